@@ -1,0 +1,3 @@
+//! Device traits for the kiosk and their simulated twins.
+//!
+//! Knows nothing of sessions, SQL or UI.

@@ -1,0 +1,2 @@
+//! `kiosk`: the kiosk's main program.
+fn main() {}

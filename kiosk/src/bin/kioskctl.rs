@@ -1,0 +1,2 @@
+//! `kioskctl`: the technician's and operator's command-line tool.
+fn main() {}

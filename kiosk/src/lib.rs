@@ -1,0 +1,18 @@
+//! The kiosk controller.
+//!
+//! - [`session`]: the pure session state machine (inputs in, effects out, no IO).
+//! - [`ticket`]: the signed shooting ticket (layout, signing, offline verification).
+//! - [`store`]: the kiosk's one SQLite database (tickets and shots, sessions, checks, outbox, audit).
+//! - [`vision`]: on-device face detection, checks and standardization of the photo.
+//! - [`shell`]: the code that wires devices, store and UI to the session; the only place with IO.
+//!
+//! The binaries `kiosk` and `kioskctl` live in `src/bin/`.
+
+pub mod clock;
+pub mod config;
+pub mod runtime;
+pub mod session;
+pub mod shell;
+pub mod store;
+pub mod ticket;
+pub mod vision;

@@ -1,0 +1,1 @@
+//! The kiosk's one SQLite database.

@@ -1,0 +1,9 @@
+//! On-device photo analysis: face detection with ONNX Runtime, the checks of the photo spec, and
+//! standardization (crop + resize + encode only).
+//!
+//! Nothing here touches devices, the store or the UI; the shell hands in decoded frames and gets a
+//! [`Verdict`] and the standardized JPEG back.
+
+mod verdict;
+
+pub use verdict::{CheckResult, CheckStatus, Verdict};

@@ -1,0 +1,1 @@
+//! View models of the kiosk's screens and their renderers. Decides nothing.
