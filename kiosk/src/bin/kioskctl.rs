@@ -1,2 +1,0 @@
-//! `kioskctl`: the technician's and operator's command-line tool.
-fn main() {}
