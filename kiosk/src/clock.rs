@@ -14,5 +14,8 @@ pub fn monotonic() -> Instant {
 /// The wall clock as Unix seconds, for ticket validity and records.
 #[allow(clippy::disallowed_methods)]
 pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

@@ -86,8 +86,7 @@ pub enum Rejection {
 
 /// Hint for anything that is not our ticket (PRODUCT.md section 2, step 3).
 pub const RAW_CODE_HINT_ZH: &str = "请先在小程序中生成拍摄二维码，不要直接扫描学信网采集码";
-pub const RAW_CODE_HINT_EN: &str =
-    "Please create a shooting QR code in the mini-program first; do not scan the CHSI collection code directly";
+pub const RAW_CODE_HINT_EN: &str = "Please create a shooting QR code in the mini-program first; do not scan the CHSI collection code directly";
 
 impl Rejection {
     /// Stable machine code, for logs, the store and JSON output.
@@ -182,5 +181,9 @@ pub fn rfc3339(unix: i64) -> String {
 /// Unix seconds as "HH:MM" in China Standard Time (UTC+8), for the cool-down message.
 fn hhmm(unix: i64) -> String {
     let t = unix + 8 * 3600;
-    format!("{:02}:{:02}", t.rem_euclid(86_400) / 3600, t.rem_euclid(3600) / 60)
+    format!(
+        "{:02}:{:02}",
+        t.rem_euclid(86_400) / 3600,
+        t.rem_euclid(3600) / 60
+    )
 }

@@ -4,6 +4,10 @@
 //! Nothing here touches devices, the store or the UI; the shell hands in decoded frames and gets a
 //! [`Verdict`] and the standardized JPEG back.
 
+pub mod background;
+pub mod geometry;
+pub mod spec;
+pub mod standardize;
 mod verdict;
 
 pub use verdict::{CheckResult, CheckStatus, Verdict};

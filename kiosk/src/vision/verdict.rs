@@ -42,12 +42,17 @@ impl Verdict {
     /// A photo passes when no check failed or stayed undetermined. Advisories do not block.
     pub fn passed(&self) -> bool {
         !self.checks.is_empty()
-            && self.checks.iter().all(|c| matches!(c.status, CheckStatus::Pass | CheckStatus::Advisory))
+            && self
+                .checks
+                .iter()
+                .all(|c| matches!(c.status, CheckStatus::Pass | CheckStatus::Advisory))
     }
 
     /// The checks that block a pass, in order.
     pub fn blocking(&self) -> impl Iterator<Item = &CheckResult> {
-        self.checks.iter().filter(|c| matches!(c.status, CheckStatus::Fail | CheckStatus::Undetermined))
+        self.checks
+            .iter()
+            .filter(|c| matches!(c.status, CheckStatus::Fail | CheckStatus::Undetermined))
     }
 
     pub fn get(&self, id: &str) -> Option<&CheckResult> {

@@ -10,7 +10,11 @@ mod check;
 mod ticket;
 
 #[derive(Debug, Parser)]
-#[command(name = "kioskctl", version, about = "Service and operations tool for the graduate photo kiosk")]
+#[command(
+    name = "kioskctl",
+    version,
+    about = "Service and operations tool for the graduate photo kiosk"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -1,0 +1,215 @@
+//! Photo specs: the numbers a photo must meet (size, dpi, file-size window, geometry, backdrop, pose
+//! limits), loaded from TOML so a collection centre's other bounds are configuration, not code.
+//!
+//! The built-in specs live in `kiosk/specs/*.toml` and are compiled in; a kiosk may load more from a
+//! directory. This module only describes limits; the checks and standardization apply them.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// A photo type's full requirements.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PhotoSpec {
+    pub id: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub output: OutputSpec,
+    pub geometry: GeometrySpec,
+    pub background: BackgroundSpec,
+    pub pose: PoseSpec,
+}
+
+/// The file that is filed: pixel size, header dpi, JPEG quality floor and file-size window.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    pub width: u32,
+    pub height: u32,
+    pub dpi: u16,
+    pub jpeg_quality_min: u8,
+    pub jpeg_quality_max: u8,
+    pub size_min_kb: u32,
+    pub size_max_kb: u32,
+}
+
+/// Where the head must sit in the output, in output pixels from the top edge.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GeometrySpec {
+    pub hair_top_px: [f64; 2],
+    pub eye_line_px: [f64; 2],
+    pub face_width_px: [f64; 2],
+    /// How much the crop may enlarge the capture (1.0: never upscale).
+    pub max_upscale: f64,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BackgroundSpec {
+    pub rgb: [u8; 3],
+    pub max_delta_e: f64,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PoseSpec {
+    pub max_roll_deg: f64,
+    pub max_yaw_deg: f64,
+    pub max_pitch_deg: f64,
+}
+
+/// Why a spec could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("cannot read spec {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    /// The TOML is invalid or a key is missing or unknown; the message names the key.
+    #[error("invalid spec {path}: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    /// The numbers contradict each other (e.g. a minimum above its maximum).
+    #[error("invalid spec {id}: {reason}")]
+    Invalid { id: String, reason: String },
+    /// No spec with this id is known.
+    #[error("unknown photo spec {0:?}")]
+    Unknown(String),
+}
+
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "chsi-graduate.toml",
+        include_str!("../../specs/chsi-graduate.toml"),
+    ),
+    (
+        "chsi-graduate-white.toml",
+        include_str!("../../specs/chsi-graduate-white.toml"),
+    ),
+];
+
+/// The id of the default spec (高等院校毕业生照).
+pub const DEFAULT_SPEC: &str = "chsi-graduate";
+
+impl PhotoSpec {
+    /// Parses and validates one spec; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<PhotoSpec, SpecError> {
+        let spec: PhotoSpec = toml::from_str(text).map_err(|e| SpecError::Parse {
+            path: origin.to_string(),
+            source: Box::new(e),
+        })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Reads one spec file.
+    pub fn load(path: &Path) -> Result<PhotoSpec, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        PhotoSpec::from_toml(&text, &path.display().to_string())
+    }
+
+    /// The specs compiled into the binary.
+    pub fn builtin() -> Vec<PhotoSpec> {
+        BUILTIN
+            .iter()
+            .map(|(name, text)| PhotoSpec::from_toml(text, name).expect("built-in specs are valid (tested)"))
+            .collect()
+    }
+
+    /// A built-in spec by id.
+    pub fn builtin_by_id(id: &str) -> Result<PhotoSpec, SpecError> {
+        PhotoSpec::builtin()
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| SpecError::Unknown(id.into()))
+    }
+
+    fn validate(&self) -> Result<(), SpecError> {
+        let bad = |reason: String| {
+            Err(SpecError::Invalid {
+                id: self.id.clone(),
+                reason,
+            })
+        };
+        let o = &self.output;
+        if o.width == 0 || o.height == 0 || o.width > 4000 || o.height > 4000 {
+            return bad(format!("output size {}x{} out of range", o.width, o.height));
+        }
+        if !(1..=100).contains(&o.jpeg_quality_min) || o.jpeg_quality_min > o.jpeg_quality_max {
+            return bad("jpeg_quality_min must be 1..=jpeg_quality_max".into());
+        }
+        if o.jpeg_quality_max > 100 {
+            return bad("jpeg_quality_max must be at most 100".into());
+        }
+        if o.size_min_kb > o.size_max_kb {
+            return bad("size_min_kb is above size_max_kb".into());
+        }
+        let g = &self.geometry;
+        for (name, [lo, hi]) in [
+            ("hair_top_px", g.hair_top_px),
+            ("eye_line_px", g.eye_line_px),
+            ("face_width_px", g.face_width_px),
+        ] {
+            if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
+                return bad(format!(
+                    "geometry.{name} must be [low, high] with 0 <= low <= high"
+                ));
+            }
+        }
+        if g.eye_line_px[1] > o.height as f64 || g.face_width_px[1] > o.width as f64 {
+            return bad("geometry bands exceed the output size".into());
+        }
+        if g.hair_top_px[0] >= g.eye_line_px[1] {
+            return bad("hair_top_px must lie above eye_line_px".into());
+        }
+        if !(g.max_upscale.is_finite() && g.max_upscale >= 1.0) {
+            return bad("geometry.max_upscale must be >= 1.0".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_specs_parse_and_validate() {
+        let specs = PhotoSpec::builtin();
+        assert_eq!(specs.len(), BUILTIN.len());
+        let chsi = PhotoSpec::builtin_by_id(DEFAULT_SPEC).unwrap();
+        assert_eq!(
+            (chsi.output.width, chsi.output.height, chsi.output.dpi),
+            (480, 640, 300)
+        );
+        assert_eq!(chsi.background.rgb, [100, 197, 255]);
+        assert!(PhotoSpec::builtin_by_id("chsi-graduate-white").is_ok());
+    }
+
+    #[test]
+    fn unknown_key_is_named_in_the_error() {
+        let text = include_str!("../../specs/chsi-graduate.toml").replace("dpi = 300", "dpi = 300\ndpix = 1");
+        let err = PhotoSpec::from_toml(&text, "x.toml").unwrap_err().to_string();
+        assert!(err.contains("dpix"), "{err}");
+    }
+
+    #[test]
+    fn contradictory_numbers_are_rejected() {
+        let text =
+            include_str!("../../specs/chsi-graduate.toml").replace("size_min_kb = 20", "size_min_kb = 50");
+        assert!(matches!(
+            PhotoSpec::from_toml(&text, "x.toml"),
+            Err(SpecError::Invalid { .. })
+        ));
+        assert!(matches!(
+            PhotoSpec::builtin_by_id("nope"),
+            Err(SpecError::Unknown(_))
+        ));
+    }
+}
