@@ -5,6 +5,7 @@
 //! [`Verdict`] and the standardized JPEG back.
 
 pub mod background;
+pub mod checks;
 pub mod geometry;
 pub mod spec;
 pub mod standardize;
