@@ -173,5 +173,7 @@ pub const STORE_FAILED: Text = t(
     "保存失败，本次照片未提交，草稿箱中的照片仍然保留",
     "Saving failed; the photo was not filed. Photos in your drafts are kept",
 );
-pub const STORE_FAILED_HINT: Text =
-    t("请联系现场工作人员检查设备", "Please ask the staff on site to check the kiosk");
+pub const STORE_FAILED_HINT: Text = t(
+    "请联系现场工作人员检查设备",
+    "Please ask the staff on site to check the kiosk",
+);

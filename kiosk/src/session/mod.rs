@@ -345,12 +345,12 @@ impl Session {
             (StateKind::Framing, Input::Ui(Intent::SeatUp)) => self.seat(SeatMotion::Up),
             (StateKind::Framing, Input::Ui(Intent::SeatDown)) => self.seat(SeatMotion::Down),
             (StateKind::Framing, Input::Ui(Intent::SeatStop)) => self.seat(SeatMotion::Still),
-            (StateKind::Framing, Input::Ui(Intent::Shoot)) => {
-                if self.ctx().is_some_and(|c| c.shots_left() > 0) {
-                    // The seat must not move under a student who is holding still for the shutter.
-                    self.seat(SeatMotion::Still);
-                    self.go(State::Countdown);
-                }
+            (StateKind::Framing, Input::Ui(Intent::Shoot))
+                if self.ctx().is_some_and(|c| c.shots_left() > 0) =>
+            {
+                // The seat must not move under a student who is holding still for the shutter.
+                self.seat(SeatMotion::Still);
+                self.go(State::Countdown);
             }
             (
                 StateKind::Framing
@@ -359,11 +359,9 @@ impl Session {
                 | StateKind::Locked
                 | StateKind::CoolingDown,
                 Input::Ui(Intent::OpenDrafts),
-            ) => {
-                if self.ctx().is_some_and(|c| !c.candidates.is_empty()) {
-                    self.seat(SeatMotion::Still);
-                    self.go(State::Choose);
-                }
+            ) if self.ctx().is_some_and(|c| !c.candidates.is_empty()) => {
+                self.seat(SeatMotion::Still);
+                self.go(State::Choose);
             }
             (StateKind::Capture, Input::Captured { shot_no }) => {
                 if let Some(ctx) = self.ctx().filter(|c| c.current_shot == shot_no) {
@@ -376,15 +374,15 @@ impl Session {
             }
             // The reason is the shell's to log; the student is told the shot still counts.
             (StateKind::Capture, Input::CaptureFailed { reason: _ }) => self.go(State::CaptureFailed),
-            (StateKind::CaptureFailed, Input::Ui(Intent::Retake)) => {
-                if self.ctx().is_some_and(|c| c.shots_left() > 0) {
-                    self.enter_framing();
-                }
+            (StateKind::CaptureFailed, Input::Ui(Intent::Retake))
+                if self.ctx().is_some_and(|c| c.shots_left() > 0) =>
+            {
+                self.enter_framing();
             }
-            (StateKind::CaptureFailed, Input::Ui(Intent::Continue)) => {
-                if self.ctx().is_some_and(|c| c.shots_left() == 0) {
-                    self.after_last_shot();
-                }
+            (StateKind::CaptureFailed, Input::Ui(Intent::Continue))
+                if self.ctx().is_some_and(|c| c.shots_left() == 0) =>
+            {
+                self.after_last_shot();
             }
             (
                 StateKind::Checking,
@@ -393,10 +391,8 @@ impl Session {
                     verdict,
                     liveness_failed,
                 },
-            ) => {
-                if self.ctx().is_some_and(|c| c.current_shot == shot_no) {
-                    self.on_checked(&verdict, liveness_failed);
-                }
+            ) if self.ctx().is_some_and(|c| c.current_shot == shot_no) => {
+                self.on_checked(&verdict, liveness_failed);
             }
             (StateKind::Result, Input::Ui(intent)) => self.on_result_intent(intent),
             (StateKind::Locked | StateKind::CoolingDown, Input::Ui(Intent::Continue)) => {
@@ -425,14 +421,14 @@ impl Session {
                     _ => self.fx.push(Effect::CancelOrder { order_id }),
                 }
             }
-            (StateKind::Pay, Input::OrderStatus { order_id, status }) => {
-                if self.current_order_id().as_deref() == Some(order_id.as_str()) {
-                    match status {
-                        OrderStatus::Pending => {}
-                        OrderStatus::Paid => self.finish(Some(order_id)),
-                        OrderStatus::Declined | OrderStatus::Closed => {
-                            self.end_with_notice(EndReason::PaymentDeclined)
-                        }
+            (StateKind::Pay, Input::OrderStatus { order_id, status })
+                if self.current_order_id().as_deref() == Some(order_id.as_str()) =>
+            {
+                match status {
+                    OrderStatus::Pending => {}
+                    OrderStatus::Paid => self.finish(Some(order_id)),
+                    OrderStatus::Declined | OrderStatus::Closed => {
+                        self.end_with_notice(EndReason::PaymentDeclined)
                     }
                 }
             }

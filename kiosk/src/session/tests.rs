@@ -1818,6 +1818,10 @@ fn test_random_walk_invariants() {
                     assert_eq!(fx[i + 2], Effect::Capture { shot_no: *shot_no });
                 }
             }
+            let text = ui::text::render_in(&r.s.view(), Lang::Zh);
+            if !matches!(r.state(), StateKind::Done | StateKind::Rejected) {
+                assert!(!text.contains("完成"), "only Done says 完成: {text}");
+            }
             if r.state() == StateKind::Done && !was_done {
                 assert!(enqueued, "Done only right after Enqueued");
             }
