@@ -45,7 +45,8 @@ impl Lang {
 
 /// What the student (or a physical button wired through the shell) asks for. Renderers emit these; the
 /// session decides what they mean in its current state and ignores the ones that mean nothing there.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// Deserialize lets a headless demo script them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Intent {
     /// Touch on the attract screen.
     Start,
@@ -108,7 +109,7 @@ pub struct PhotoTypeOption {
 }
 
 /// One short live-guidance message ("请坐高一点").
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuidanceLine {
     pub zh: String,
     pub en: String,
@@ -116,7 +117,7 @@ pub struct GuidanceLine {
 
 /// Where the eye line sits in the preview relative to the target band, in thousandths of the frame
 /// height from the top (integers so views compare exactly).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EyeLine {
     pub y_permille: u16,
     pub band_top_permille: u16,
@@ -124,7 +125,7 @@ pub struct EyeLine {
 }
 
 /// Live guidance from the preview analysis, shown on the framing screen.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Guidance {
     /// Messages, most important first; empty means "looks good".
     pub lines: Vec<GuidanceLine>,

@@ -30,7 +30,7 @@ pub use input::{
     Candidate, Device, EyeLine, Guidance, GuidanceLine, Input, Intent, OrderStatus, TicketStatus,
 };
 
-use crate::ticket::Ticket;
+use crate::ticket::{Ticket, TicketId};
 use crate::vision::{CheckResult, CheckStatus, Verdict};
 use config::secs;
 
@@ -231,6 +231,11 @@ impl Session {
 
     pub fn state(&self) -> StateKind {
         self.state.kind()
+    }
+
+    /// The ticket of the session in progress, for the shell's logs and status output.
+    pub fn ticket_id(&self) -> Option<TicketId> {
+        self.ctx().map(|c| c.ticket.id)
     }
 
     /// When [`Session::handle_timeout`] should be called next, if ever.
@@ -609,6 +614,8 @@ impl Session {
             });
             result
         } else if liveness_failed {
+            // A liveness failure counts towards the lock only, even when other checks failed too: it
+            // is the graver finding and must not be diluted into a cool-down.
             ctx.liveness_failures = ctx.liveness_failures.saturating_add(1);
             self.fx.push(Effect::RecordLivenessFailure { ticket, shot_no });
             if liveness_limit > 0 && ctx.liveness_failures >= liveness_limit {
