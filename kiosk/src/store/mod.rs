@@ -40,6 +40,9 @@ pub use tickets::{CandidateRow, CheckRow, LockInfo, SessionId, ShotCheck, Ticket
 /// Every write transaction here is a handful of rows, so a wait this long means something is wrong.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Bytes of WAL kept after a checkpoint (`PRAGMA journal_size_limit`).
+const JOURNAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
+
 /// `PRAGMA application_id` of our files ("KIOS"), so that `open` refuses some other program's database
 /// instead of migrating tables into it.
 pub const APPLICATION_ID: i32 = 0x4B49_4F53;
@@ -175,6 +178,9 @@ impl Store {
                 return Err(StoreError::WalUnavailable(mode));
             }
         }
+        // After a checkpoint, truncate a WAL that a long reader let grow, so a busy day cannot leave a
+        // large file on the kiosk's (often SD-card) storage.
+        conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
         // Per connection, not stored in the file: every connection must turn it on.
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -265,4 +271,63 @@ fn parse_id16(hex_text: &str, what: &str) -> Result<[u8; 16], StoreError> {
 /// Reads a stored ticket id.
 fn ticket_id_from_sql(text: &str) -> Result<TicketId, StoreError> {
     parse_id16(text, "ticket id").map(TicketId)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap()
+    }
+
+    const NORMAL: i64 = 1;
+    const FULL: i64 = 2;
+
+    /// The Mixed policy really commits FULL writes at FULL and returns to NORMAL afterwards, also when
+    /// the transaction fails; AlwaysFull never leaves FULL.
+    #[test]
+    fn durability_switches_around_the_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("k.sqlite")).unwrap();
+        assert_eq!(synchronous(&store.conn()), NORMAL);
+        let inside = store.write(Durability::Full, |tx| Ok(synchronous(tx))).unwrap();
+        assert_eq!(inside, FULL);
+        assert_eq!(synchronous(&store.conn()), NORMAL);
+        let failed: Result<(), _> =
+            store.write(Durability::Full, |_| Err(StoreError::Invalid("test".into())));
+        assert!(failed.is_err());
+        assert_eq!(synchronous(&store.conn()), NORMAL);
+        let inside = store.write(Durability::Normal, |tx| Ok(synchronous(tx))).unwrap();
+        assert_eq!(inside, NORMAL);
+        drop(store);
+
+        let store = Store::open_with(dir.path().join("k.sqlite"), SyncPolicy::AlwaysFull).unwrap();
+        assert_eq!(
+            store.write(Durability::Normal, |tx| Ok(synchronous(tx))).unwrap(),
+            FULL
+        );
+        assert_eq!(synchronous(&store.conn()), FULL);
+    }
+
+    #[test]
+    fn file_connections_are_wal_with_foreign_keys_and_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("k.sqlite")).unwrap();
+        let conn = store.conn();
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        let fk: bool = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        let timeout: i64 = conn
+            .pragma_query_value(None, "busy_timeout", |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            (mode.as_str(), fk, timeout),
+            ("wal", true, BUSY_TIMEOUT.as_millis() as i64)
+        );
+    }
 }
