@@ -10,6 +10,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod outbox;
 pub mod runtime;
 pub mod session;
 pub mod shell;

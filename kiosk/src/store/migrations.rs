@@ -158,6 +158,14 @@ BEGIN
     SELECT RAISE(ABORT, 'audit is append-only');
 END;
 "#,
+    // 4: retention. When the uploader deleted an acked job's local files; NULL while they are still on
+    // disk. The partial index keeps the retention sweep a range scan over what is left to delete, not
+    // a scan of every job ever acked.
+    r#"
+ALTER TABLE jobs ADD COLUMN files_deleted_at INTEGER CHECK (files_deleted_at IS NULL OR state = 'acked');
+
+CREATE INDEX jobs_to_purge ON jobs (acked_at) WHERE state = 'acked' AND files_deleted_at IS NULL;
+"#,
 ];
 
 /// The schema version a fully migrated file has.

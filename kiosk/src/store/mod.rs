@@ -12,13 +12,14 @@
 //! What it deliberately does not do: decide policy (how many liveness failures lock a ticket, how long a
 //! cool-down lasts; the session decides and calls `lock_ticket` / `set_cooldown`), read the clock (every
 //! method that needs time takes `now_unix`), touch photo files (it stores their paths and hashes), or
-//! upload anything (the uploader leases jobs from the outbox in a later module).
+//! upload anything (`lease` holds the uploader's transitions: lease, ack, retry, fail, purge).
 //!
 //! Two processes share the file (the kiosk and the uploader): WAL mode, a busy timeout, and every write
 //! in a `BEGIN IMMEDIATE` transaction so that a writer waits for the lock instead of failing with
 //! `SQLITE_BUSY` when it upgrades a read.
 
 mod audit;
+mod lease;
 mod migrations;
 mod outbox;
 mod tickets;
@@ -32,6 +33,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::ticket::{Rejection, TicketId};
 
 pub use audit::AuditEvent;
+pub use lease::PurgeCandidate;
 pub use migrations::{LATEST_VERSION, MIGRATIONS, validate_migrations};
 pub use outbox::{Job, JobFile, JobId, JobState, NewJob, OutboxCounts};
 pub use tickets::{CandidateRow, CheckRow, LockInfo, SessionId, ShotCheck, TicketState};

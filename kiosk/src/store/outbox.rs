@@ -292,7 +292,7 @@ impl Store {
     }
 }
 
-fn load_job(conn: &Connection, id: &str) -> Result<Option<Job>, StoreError> {
+pub(super) fn load_job(conn: &Connection, id: &str) -> Result<Option<Job>, StoreError> {
     let row = conn
         .prepare_cached(
             "SELECT ticket_id, shot_no, spec_id, meta_json, state, attempts, created_at, next_attempt_at, \

@@ -1,0 +1,62 @@
+//! `kiosk-uploader`: drains the kiosk's upload outbox into the configured target until SIGTERM.
+//!
+//! A separate process (and systemd unit) from the kiosk, sharing its database, so a hung upload can
+//! never freeze the screen and the kiosk can never lose an upload by crashing. It does no work of its
+//! own beyond wiring: configuration, signals, the clock; `kiosk::outbox::Uploader` does the rest.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use clap::Parser;
+use kiosk::outbox::{Spool, Uploader, UploaderConfig};
+use kiosk::store::Store;
+
+/// Drains the kiosk's upload outbox until SIGTERM.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Configuration file (TOML; see docs/uploader.md).
+    #[arg(long, default_value = "/etc/kiosk/uploader.toml")]
+    config: PathBuf,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let config = UploaderConfig::load(&args.config)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    // SIGTERM (systemd stop) and SIGINT (a technician's Ctrl-C) both mean: finish what is in flight,
+    // take nothing new, exit 0.
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing signal handler")?;
+    }
+    run(&config, &stop)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Opens what the configuration names and runs the uploader until `stop`.
+fn run(config: &UploaderConfig, stop: &AtomicBool) -> anyhow::Result<()> {
+    let store = Store::open(&config.store.path)
+        .with_context(|| format!("opening {}", config.store.path.display()))?;
+    let target = config.https_target()?;
+    // The uploader only deletes from the spool; it needs no recipients, but Spool wants one, so the
+    // sweep gets a spool opened for deleting only.
+    let spool = config
+        .spool
+        .as_ref()
+        .map(|s| Spool::for_sweeping(s.dir.clone()))
+        .transpose()?;
+    let uploader = Uploader::new(&store, &target, config.settings()?, spool.as_ref())?;
+    tracing::info!(owner = uploader.owner(), host = target.host(), "uploader started");
+    uploader.run(stop, kiosk::clock::unix_now)?;
+    Ok(())
+}
