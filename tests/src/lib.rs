@@ -1,6 +1,10 @@
-//! Shared helpers for the cross-crate scenario tests in `tests/tests/`.
+//! Shared helpers for the cross-crate scenario tests in `tests/tests/`, and the reference intake
+//! receiver ([`intake`]) the upload tests deliver to.
 //!
 //! This crate has no product code; it exists so the scenarios can live beside their fixtures.
+
+pub mod intake;
+pub mod pipeline;
 
 use std::path::PathBuf;
 

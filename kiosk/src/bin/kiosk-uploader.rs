@@ -10,8 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::Parser;
-use kiosk::outbox::{Spool, Uploader, UploaderConfig};
-use kiosk::store::Store;
+use kiosk::outbox::UploaderConfig;
 
 /// Drains the kiosk's upload outbox until SIGTERM.
 #[derive(Debug, Parser)]
@@ -38,25 +37,7 @@ fn main() -> anyhow::Result<()> {
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing signal handler")?;
     }
-    run(&config, &stop)?;
+    kiosk::outbox::run_configured(&config, &stop, kiosk::clock::unix_now)?;
     tracing::info!("stopped");
-    Ok(())
-}
-
-/// Opens what the configuration names and runs the uploader until `stop`.
-fn run(config: &UploaderConfig, stop: &AtomicBool) -> anyhow::Result<()> {
-    let store = Store::open(&config.store.path)
-        .with_context(|| format!("opening {}", config.store.path.display()))?;
-    let target = config.https_target()?;
-    // The uploader only deletes from the spool; it needs no recipients, but Spool wants one, so the
-    // sweep gets a spool opened for deleting only.
-    let spool = config
-        .spool
-        .as_ref()
-        .map(|s| Spool::for_sweeping(s.dir.clone()))
-        .transpose()?;
-    let uploader = Uploader::new(&store, &target, config.settings()?, spool.as_ref())?;
-    tracing::info!(owner = uploader.owner(), host = target.host(), "uploader started");
-    uploader.run(stop, kiosk::clock::unix_now)?;
     Ok(())
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use super::backoff::Backoff;
 use super::spool::{Spool, SpoolError, sync_dir};
 use super::target::{Delivery, DeliveryError, Target, Throttle};
-use crate::store::{Job, Store, StoreError};
+use crate::store::{Job, PurgeCandidate, Store, StoreError};
 
 /// How the uploader behaves.
 #[derive(Clone, Debug)]
@@ -204,37 +204,7 @@ impl<'a> Uploader<'a> {
                 break;
             }
             for job in batch {
-                tracing::debug!(phase = "delete", job = %job.id, "deleting local files");
-                let mut dirs: Vec<PathBuf> = Vec::new();
-                for f in &job.files {
-                    match std::fs::remove_file(&f.path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            return Err(SpoolError::Io {
-                                path: f.path.clone(),
-                                source: e,
-                            }
-                            .into());
-                        }
-                    }
-                    if let Some(parent) = f.path.parent()
-                        && !dirs.iter().any(|d| d == parent)
-                    {
-                        dirs.push(parent.to_path_buf());
-                    }
-                }
-                for dir in &dirs {
-                    // The job directory goes too when it is empty; a non-empty one (someone put
-                    // something else there) is left alone.
-                    if std::fs::remove_dir(dir).is_err() && dir.exists() {
-                        sync_dir(dir)?;
-                    } else if let Some(parent) = dir.parent() {
-                        sync_dir(parent)?;
-                    }
-                }
-                self.store.mark_files_deleted(&job.id, now_unix)?;
-                self.stats.purged.fetch_add(1, Ordering::Relaxed);
+                self.purge(&job, now_unix)?;
                 purged += 1;
             }
         }
@@ -248,8 +218,45 @@ impl<'a> Uploader<'a> {
         Ok(purged)
     }
 
+    /// Deletes one acked job's files and directory, then records it.
+    fn purge(&self, job: &PurgeCandidate, now_unix: i64) -> Result<(), UploadError> {
+        tracing::debug!(phase = "delete", job = %job.id, "deleting local files");
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for f in &job.files {
+            match std::fs::remove_file(&f.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(SpoolError::Io {
+                        path: f.path.clone(),
+                        source: e,
+                    }
+                    .into());
+                }
+            }
+            if let Some(parent) = f.path.parent()
+                && !dirs.iter().any(|d| d == parent)
+            {
+                dirs.push(parent.to_path_buf());
+            }
+        }
+        for dir in &dirs {
+            // The job directory goes too when it is empty; a non-empty one (someone put something
+            // else there) is left alone, but its changed entries are still made durable.
+            if std::fs::remove_dir(dir).is_err() && dir.exists() {
+                sync_dir(dir)?;
+            } else if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        self.store.mark_files_deleted(&job.id, now_unix)?;
+        self.stats.purged.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn worker(&self, stop: &AtomicBool, now: fn() -> i64, throttle: &Throttle) -> Result<(), UploadError> {
         while !stop.load(Ordering::Relaxed) {
+            tracing::trace!(phase = "lease", "leasing");
             let leased = match self
                 .store
                 .lease_jobs(&self.owner, now(), self.settings.lease_secs, 1)
@@ -278,6 +285,7 @@ impl<'a> Uploader<'a> {
 
     /// Waits for the next due job, or one poll interval, whichever is first.
     fn idle(&self, stop: &AtomicBool, now: fn() -> i64) {
+        tracing::trace!(phase = "idle", "nothing due");
         let wait = match self.store.next_due_at() {
             Ok(Some(due)) => {
                 let secs = due.saturating_sub(now()).max(0).unsigned_abs();
@@ -301,6 +309,15 @@ impl<'a> Uploader<'a> {
                         self.stats.already_stored.fetch_add(1, Ordering::Relaxed);
                     }
                     tracing::info!(job = %job.id, ?delivery, "uploaded and verified");
+                }
+                if self.settings.retention_secs <= 0 {
+                    // No retention window: delete now rather than at the next sweep.
+                    let done = PurgeCandidate {
+                        id: job.id,
+                        acked_at: now(),
+                        files: job.files.clone(),
+                    };
+                    self.purge(&done, now())?;
                 }
             }
             Err(DeliveryError::Transient { reason, retry_after }) => {
