@@ -75,8 +75,10 @@ impl FaultPlan {
 pub struct RequestRecord {
     /// The job id in the path, if any.
     pub job: Option<String>,
-    /// Method and path.
+    /// The method.
     pub method: String,
+    /// The path.
+    pub path: String,
     /// When the request head arrived.
     pub at: Instant,
     /// The injected fault, if any.
@@ -390,6 +392,7 @@ fn serve(shared: &Shared, tcp: TcpStream) -> io::Result<()> {
         let mut record = RequestRecord {
             job: routed.as_ref().map(|(j, _)| j.clone()),
             method: req.method.clone(),
+            path: req.path.clone(),
             at,
             fault,
             status: 0,
