@@ -317,7 +317,13 @@ fn read_body(r: &mut BufReader<Tls>, req: &Request, slow: bool) -> io::Result<Ve
     Ok(body)
 }
 
-fn respond(w: &mut BufReader<Tls>, status: u16, headers: &[(&str, String)], body: &[u8], head_only_len: Option<usize>) -> io::Result<()> {
+fn respond(
+    w: &mut BufReader<Tls>,
+    status: u16,
+    headers: &[(&str, String)],
+    body: &[u8],
+    head_only_len: Option<usize>,
+) -> io::Result<()> {
     let reason = match status {
         200 => "OK",
         201 => "Created",
@@ -358,7 +364,9 @@ fn route(path: &str) -> Option<(String, Option<String>)> {
     }
     match (parts.next(), parts.next(), parts.next()) {
         (None, _, _) => Some((id.to_string(), None)),
-        (Some("files"), Some(role), None) if !role.is_empty() => Some((id.to_string(), Some(role.to_string()))),
+        (Some("files"), Some(role), None) if !role.is_empty() => {
+            Some((id.to_string(), Some(role.to_string())))
+        }
         _ => None,
     }
 }
@@ -436,11 +444,22 @@ fn serve(shared: &Shared, tcp: TcpStream) -> io::Result<()> {
 type Answer = (u16, Vec<(&'static str, String)>, Vec<u8>, Option<usize>);
 
 fn text(status: u16, msg: &str) -> Answer {
-    (status, vec![("content-type", "text/plain".into())], msg.as_bytes().to_vec(), None)
+    (
+        status,
+        vec![("content-type", "text/plain".into())],
+        msg.as_bytes().to_vec(),
+        None,
+    )
 }
 
 /// The API itself: authorisation, then PUT/HEAD of files and manifests.
-fn handle(shared: &Shared, req: &Request, routed: Option<(String, Option<String>)>, body: &[u8], fault: Option<Fault>) -> Answer {
+fn handle(
+    shared: &Shared,
+    req: &Request,
+    routed: Option<(String, Option<String>)>,
+    body: &[u8],
+    fault: Option<Fault>,
+) -> Answer {
     match fault {
         Some(Fault::Error500) => return text(500, "injected"),
         Some(Fault::TooMany) => {

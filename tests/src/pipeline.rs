@@ -90,7 +90,13 @@ pub fn accept_one(store: &Store, spool: &Spool, now: i64) -> Result<(JobId, Tick
 
 /// Writes the uploader's TOML for a test: the receiver's URL, CA and token, the database and spool,
 /// and `upload` (the body of the `[upload]` table).
-pub fn write_config(dir: &Path, intake: &Intake, db: &Path, spool: &Path, upload: &str) -> Result<PathBuf, Error> {
+pub fn write_config(
+    dir: &Path,
+    intake: &Intake,
+    db: &Path,
+    spool: &Path,
+    upload: &str,
+) -> Result<PathBuf, Error> {
     let ca = dir.join("intake-ca.pem");
     std::fs::write(&ca, intake.ca_pem())?;
     let path = dir.join("uploader.toml");

@@ -101,7 +101,9 @@ fn spawn(role: &str, dir: &Path, recipient: &str, accepted: &Arc<Mutex<Vec<Strin
             // Not a prefix: the test harness writes "test crash_child ... " before the first line.
             if let Some(i) = line.find("accepted ") {
                 let rest = &line[i + "accepted ".len()..];
-                acc.lock().unwrap().push(rest.split(' ').next().unwrap_or("").to_string());
+                acc.lock()
+                    .unwrap()
+                    .push(rest.split(' ').next().unwrap_or("").to_string());
             }
         }
     });
@@ -202,7 +204,7 @@ fn sigkill_anywhere_delivers_every_accepted_photo_once() {
         // (an ack is one fsync) are hit as well as the long idle waits; the moment is still random
         // within the phase, since the log line comes first.
         let aim = ["lease", "upload", "ack", "delete"][(next(&mut seed) % 8) as usize % 4];
-        if victim != 0 && next(&mut seed) % 2 == 0 {
+        if victim != 0 && next(&mut seed).is_multiple_of(2) {
             let phase = Arc::clone(&uploader_child.as_ref().unwrap().phase);
             let aim_started = kiosk::clock::monotonic();
             while *phase.lock().unwrap() != aim && aim_started.elapsed() < Duration::from_millis(400) {
@@ -234,7 +236,11 @@ fn sigkill_anywhere_delivers_every_accepted_photo_once() {
         let c = store.outbox_counts().unwrap();
         let undeleted: i64 = rusqlite::Connection::open(dir.join("kiosk.sqlite"))
             .unwrap()
-            .query_row("SELECT count(*) FROM jobs WHERE files_deleted_at IS NULL", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM jobs WHERE files_deleted_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         if c.pending == 0 && c.leased == 0 && undeleted == 0 {
             assert_eq!(c.failed, 0, "jobs failed");
@@ -254,11 +260,18 @@ fn sigkill_anywhere_delivers_every_accepted_photo_once() {
         if let Some(s) = last.child.try_wait().unwrap() {
             break s;
         }
-        assert!(stop_started.elapsed() < Duration::from_secs(10), "uploader ignored SIGTERM");
+        assert!(
+            stop_started.elapsed() < Duration::from_secs(10),
+            "uploader ignored SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "uploader exit after SIGTERM: {status}");
-    let _ = last.child.stdout.take().map(|mut s| s.read_to_end(&mut Vec::new()));
+    let _ = last
+        .child
+        .stdout
+        .take()
+        .map(|mut s| s.read_to_end(&mut Vec::new()));
 
     // The verdict.
     let integrity = store.integrity_check().unwrap();
@@ -325,7 +338,11 @@ fn sigkill_anywhere_delivers_every_accepted_photo_once() {
             .entry(doc["ticket_id"].as_str().unwrap_or("").to_string())
             .or_default() += 1;
     }
-    duplicates += tickets_filed.values().filter(|&&n| n > 1).map(|n| n - 1).sum::<u32>();
+    duplicates += tickets_filed
+        .values()
+        .filter(|&&n| n > 1)
+        .map(|n| n - 1)
+        .sum::<u32>();
     let integrity_ok = integrity && bad_integrity.is_empty() && state.conflicts == 0;
     let requests = state.log.len();
     // Manifest PUTs answered "already stored": deliveries repeated after a kill and deduped.
@@ -356,7 +373,10 @@ fn sigkill_anywhere_delivers_every_accepted_photo_once() {
     );
     assert!(lost.is_empty(), "lost: {lost:?}");
     assert_eq!(duplicates, 0);
-    assert!(integrity_ok, "integrity: {bad_integrity:?}, conflicts or integrity_check failed");
+    assert!(
+        integrity_ok,
+        "integrity: {bad_integrity:?}, conflicts or integrity_check failed"
+    );
     assert!(kills >= wanted);
     assert!(
         jobs.len() >= 10 && !reported.is_empty(),
@@ -364,8 +384,17 @@ fn sigkill_anywhere_delivers_every_accepted_photo_once() {
         jobs.len()
     );
     if wanted >= 200 {
-        for phase in ["kiosk:enqueue", "uploader:lease", "uploader:upload", "uploader:ack", "uploader:delete"] {
-            assert!(phases.contains_key(phase), "no kill landed in {phase}: {phases:?}");
+        for phase in [
+            "kiosk:enqueue",
+            "uploader:lease",
+            "uploader:upload",
+            "uploader:ack",
+            "uploader:delete",
+        ] {
+            assert!(
+                phases.contains_key(phase),
+                "no kill landed in {phase}: {phases:?}"
+            );
         }
     }
 }

@@ -49,7 +49,9 @@ fn jobs_wanted() -> usize {
 fn failed(fault: Option<Fault>, status: u16) -> Option<Duration> {
     match fault {
         Some(Fault::TooMany) => Some(Duration::from_secs(RETRY_AFTER_SECS)),
-        Some(Fault::Error500 | Fault::StoreThen500 | Fault::Reset | Fault::Stall | Fault::Truncate) => Some(MIN_GAP),
+        Some(Fault::Error500 | Fault::StoreThen500 | Fault::Reset | Fault::Stall | Fault::Truncate) => {
+            Some(MIN_GAP)
+        }
         _ if status >= 400 => Some(MIN_GAP),
         _ => None,
     }
@@ -169,7 +171,10 @@ fn injected_faults_delay_but_never_lose_or_duplicate() {
             *faults.entry(format!("{f:?}")).or_default() += 1;
         }
         if let Some(job) = &r.job {
-            by_job.entry(job).or_default().push((r.at, failed(r.fault, r.status)));
+            by_job
+                .entry(job)
+                .or_default()
+                .push((r.at, failed(r.fault, r.status)));
         }
     }
     let mut violations = Vec::new();
@@ -202,5 +207,8 @@ fn injected_faults_delay_but_never_lose_or_duplicate() {
     assert_eq!((extra, conflicts), (0, 0), "duplicate or conflicting deliveries");
     assert!(violations.is_empty(), "backoff not respected: {violations:?}");
     assert!(max_cpu_pct < MAX_CPU_PCT, "uploader used {max_cpu_pct:.1} % CPU");
-    assert!(retries > 0 && faults.len() >= 6, "too few faults to prove anything: {faults:?}");
+    assert!(
+        retries > 0 && faults.len() >= 6,
+        "too few faults to prove anything: {faults:?}"
+    );
 }

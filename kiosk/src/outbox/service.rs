@@ -29,7 +29,11 @@ pub enum ServiceError {
 }
 
 /// Opens the store, the target and the spool named by `config` and runs the uploader until `stop`.
-pub fn run_configured(config: &UploaderConfig, stop: &AtomicBool, now: fn() -> i64) -> Result<(), ServiceError> {
+pub fn run_configured(
+    config: &UploaderConfig,
+    stop: &AtomicBool,
+    now: fn() -> i64,
+) -> Result<(), ServiceError> {
     let store = Store::open(&config.store.path)?;
     let target = config.https_target()?;
     // The uploader only deletes from the spool; it holds no recipients.
