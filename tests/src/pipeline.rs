@@ -47,7 +47,53 @@ pub fn fixture_ticket(id: TicketId, now: i64) -> Ticket {
 pub fn payload(ticket: &TicketId, role: &str) -> Vec<u8> {
     let seed = format!("{ticket}/{role}/");
     let len = 2048 + usize::from(ticket.0[0]) * 16;
-    seed.bytes().cycle().take(len).collect()
+    // Image roles start like a real JPEG (SOI, APP0 "JFIF"), so a scan for decodable photos has
+    // something to find if sealing ever let plaintext through.
+    let mut out = if role == "record" {
+        Vec::new()
+    } else {
+        JPEG_MAGIC.to_vec()
+    };
+    out.extend(seed.bytes().cycle().take(len));
+    out
+}
+
+/// The first bytes of a JFIF JPEG.
+pub const JPEG_MAGIC: &[u8] = b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00";
+
+/// Byte strings that must never be found in a kiosk's data directory: the fixture ticket's personal
+/// fields and the start of a JPEG.
+pub fn forbidden_markers() -> Vec<(&'static str, Vec<u8>)> {
+    let t = fixture_ticket(TicketId([0; 16]), 0);
+    vec![
+        ("masked name", t.masked_name.into_bytes()),
+        ("student number", t.student_no.into_bytes()),
+        ("school", t.school.into_bytes()),
+        ("JPEG header", JPEG_MAGIC.to_vec()),
+    ]
+}
+
+/// Every file under `dir` (recursively) that contains one of [`forbidden_markers`], with the marker.
+pub fn scan_for_personal_data(dir: &Path) -> Result<Vec<(PathBuf, &'static str)>, Error> {
+    let markers = forbidden_markers();
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path)?;
+            for (what, m) in &markers {
+                if bytes.windows(m.len()).any(|w| w == m.as_slice()) {
+                    found.push((path.clone(), *what));
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// What the kiosk does between "choose" and "完成" for one fresh ticket: admit it, take one shot that

@@ -6,6 +6,8 @@
 //! Checked: every job is delivered exactly once; after every failed request the job's next request
 //! comes no sooner than the backoff floor (1 s) or the Retry-After; the uploader's CPU, sampled each
 //! second from `/proc`, stays bounded (it waits, it does not spin); SIGTERM stops it with exit 0.
+//! Before uploading, the data directory is scanned as a thief would: no name, student number,
+//! school or JPEG is readable in the database, its WAL or the spool.
 //!
 //! Run: `cargo test --release -p tests --test faults -- --nocapture`; ends with
 //! `faults: jobs=N delivered=N retries=R max_cpu_pct=X`. `KIOSK_FAULT_JOBS` sets N (default 40).
@@ -89,6 +91,21 @@ fn injected_faults_delay_but_never_lose_or_duplicate() {
     for _ in 0..n {
         ids.push(pipeline::accept_one(&store, &spool, now).unwrap().0);
     }
+    // A stolen SD card after these sessions: no name, student number, school or photo in any file
+    // (database, WAL, spool). Positive control first: the scan does find them in plaintext.
+    let control = dir.join("control");
+    std::fs::create_dir(&control).unwrap();
+    let t = pipeline::fixture_ticket(kiosk::ticket::TicketId([0; 16]), 0);
+    let mut plain = pipeline::payload(&t.id, "standardized");
+    plain.extend(t.masked_name.as_bytes());
+    plain.extend(t.student_no.as_bytes());
+    plain.extend(t.school.as_bytes());
+    std::fs::write(control.join("plain"), &plain).unwrap();
+    assert_eq!(pipeline::scan_for_personal_data(&control).unwrap().len(), 4);
+    std::fs::remove_dir_all(&control).unwrap();
+    let leaks = pipeline::scan_for_personal_data(dir).unwrap();
+    assert!(leaks.is_empty(), "personal data at rest: {leaks:?}");
+
     let config = pipeline::write_config(
         dir,
         &intake,
