@@ -96,10 +96,9 @@ pub fn scan_for_personal_data(dir: &Path) -> Result<Vec<(PathBuf, &'static str)>
     Ok(found)
 }
 
-/// What the kiosk does between "choose" and "完成" for one fresh ticket: admit it, take one shot that
-/// passes, seal the files, and commit the job with the ticket's completion. Returns the job id once
-/// the commit returned (the moment the kiosk would show 完成).
-pub fn accept_one(store: &Store, spool: &Spool, now: i64) -> Result<(JobId, TicketId), Error> {
+/// Admits a fresh ticket and records one passing shot: everything before "choose". Returns the
+/// ticket, the shot number and the session.
+pub fn shoot_one(store: &Store, now: i64) -> Result<(TicketId, u8, kiosk::store::SessionId), Error> {
     let ticket = TicketId(JobId::random()?.0);
     let t = fixture_ticket(ticket, now);
     store
@@ -119,17 +118,29 @@ pub fn accept_one(store: &Store, spool: &Spool, now: i64) -> Result<(JobId, Tick
         per_check: &rows,
     };
     store.record_check(&ticket, shot, &check, now)?;
-    let payloads: Vec<(&str, Vec<u8>)> = ROLES.iter().map(|r| (*r, payload(&ticket, r))).collect();
-    let refs: Vec<(&str, &[u8])> = payloads.iter().map(|(r, p)| (*r, p.as_slice())).collect();
-    let files = spool.seal_job_files(&ticket.to_string(), &refs)?;
-    let job = NewJob {
+    Ok((ticket, shot, session))
+}
+
+/// The job the kiosk commits for `ticket` with already sealed `files`.
+pub fn new_job(ticket: TicketId, shot_no: u8, files: Vec<kiosk::store::JobFile>) -> NewJob {
+    NewJob {
         ticket,
-        shot_no: shot,
+        shot_no,
         spec_id: "chsi-graduate".into(),
         files,
         meta_json: format!("{{\"ticket\":\"{ticket}\",\"spec\":\"chsi-graduate\"}}"),
-    };
-    let id = store.enqueue_and_complete(&job, now)?;
+    }
+}
+
+/// What the kiosk does between "choose" and "完成" for one fresh ticket: admit it, take one shot that
+/// passes, seal the files, and commit the job with the ticket's completion. Returns the job id once
+/// the commit returned (the moment the kiosk would show 完成).
+pub fn accept_one(store: &Store, spool: &Spool, now: i64) -> Result<(JobId, TicketId), Error> {
+    let (ticket, shot, session) = shoot_one(store, now)?;
+    let payloads: Vec<(&str, Vec<u8>)> = ROLES.iter().map(|r| (*r, payload(&ticket, r))).collect();
+    let refs: Vec<(&str, &[u8])> = payloads.iter().map(|(r, p)| (*r, p.as_slice())).collect();
+    let files = spool.seal_job_files(&ticket.to_string(), &refs)?;
+    let id = store.enqueue_and_complete(&new_job(ticket, shot, files), now)?;
     store.end_session(session, Some(&ticket), "completed", now)?;
     Ok((id, ticket))
 }
