@@ -11,6 +11,8 @@ use serde::Deserialize;
 
 use super::backoff::Backoff;
 use super::https::{HttpsSettings, HttpsSetupError, HttpsTarget};
+use super::s3::{S3Settings, S3SetupError, S3Target};
+use super::target::Target;
 use super::uploader::UploadSettings;
 
 /// The whole file.
@@ -58,6 +60,38 @@ pub enum TargetSection {
         #[serde(default)]
         token_file: Option<PathBuf>,
     },
+    /// S3-compatible object storage (AWS, MinIO, Aliyun OSS, ...).
+    S3 {
+        /// Endpoint URL; absent for AWS itself.
+        #[serde(default)]
+        endpoint: Option<String>,
+        bucket: String,
+        #[serde(default = "default_region")]
+        region: String,
+        /// Key prefix, e.g. "kiosk-17/".
+        #[serde(default)]
+        prefix: String,
+        access_key_id: String,
+        /// The secret, inline...
+        #[serde(default)]
+        secret_access_key: Option<String>,
+        /// ...or read from a file (preferred).
+        #[serde(default)]
+        secret_access_key_file: Option<PathBuf>,
+        /// Virtual-hosted-style URLs (`bucket.endpoint`), as AWS and OSS prefer; path style otherwise.
+        #[serde(default)]
+        virtual_hosted_style: bool,
+        /// Plain HTTP, for a loopback test server only.
+        #[serde(default)]
+        allow_http: bool,
+        /// PEM file of extra CA(s) to trust.
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
+    },
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
 }
 
 /// `[upload]`; every key has a default.
@@ -122,6 +156,9 @@ pub enum ConfigError {
     /// The HTTPS target refused its settings.
     #[error("target: {0}")]
     Https(#[from] HttpsSetupError),
+    /// The S3 target refused its settings.
+    #[error("target: {0}")]
+    S3(#[from] S3SetupError),
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
@@ -175,31 +212,71 @@ impl UploaderConfig {
         })
     }
 
-    /// Builds the configured target.
-    pub fn https_target(&self) -> Result<HttpsTarget, ConfigError> {
-        let TargetSection::Https {
-            url,
-            ca_file,
-            token,
-            token_file,
-        } = &self.target;
-        let token = match (token, token_file) {
-            (Some(t), None) => t.clone(),
-            (None, Some(f)) => String::from_utf8_lossy(&read(f)?).trim().to_string(),
-            _ => {
-                return Err(ConfigError::Invalid(
-                    "target needs exactly one of token and token_file".into(),
-                ));
+    /// Builds the configured target, and a description for logs (host or bucket, never secrets).
+    pub fn build_target(&self) -> Result<(Box<dyn Target>, String), ConfigError> {
+        let connect_timeout = Duration::from_secs(self.upload.connect_timeout_secs.max(1));
+        let request_timeout = Duration::from_secs(self.upload.request_timeout_secs.max(1));
+        match &self.target {
+            TargetSection::Https {
+                url,
+                ca_file,
+                token,
+                token_file,
+            } => {
+                let token = secret(token, token_file, "token")?;
+                let ca_pem = ca_file.as_deref().map(read).transpose()?;
+                let target = HttpsTarget::new(HttpsSettings {
+                    url: url.clone(),
+                    ca_pem,
+                    token,
+                    connect_timeout,
+                    request_timeout,
+                })?;
+                let what = format!("https://{}", target.host());
+                Ok((Box::new(target), what))
             }
-        };
-        let ca_pem = ca_file.as_deref().map(read).transpose()?;
-        Ok(HttpsTarget::new(HttpsSettings {
-            url: url.clone(),
-            ca_pem,
-            token,
-            connect_timeout: Duration::from_secs(self.upload.connect_timeout_secs.max(1)),
-            request_timeout: Duration::from_secs(self.upload.request_timeout_secs.max(1)),
-        })?)
+            TargetSection::S3 {
+                endpoint,
+                bucket,
+                region,
+                prefix,
+                access_key_id,
+                secret_access_key,
+                secret_access_key_file,
+                virtual_hosted_style,
+                allow_http,
+                ca_file,
+            } => {
+                let secret_access_key =
+                    secret(secret_access_key, secret_access_key_file, "secret_access_key")?;
+                let ca_pem = ca_file.as_deref().map(read).transpose()?;
+                let target = S3Target::new(S3Settings {
+                    endpoint: endpoint.clone(),
+                    bucket: bucket.clone(),
+                    region: region.clone(),
+                    prefix: prefix.clone(),
+                    access_key_id: access_key_id.clone(),
+                    secret_access_key,
+                    virtual_hosted_style: *virtual_hosted_style,
+                    allow_http: *allow_http,
+                    ca_pem,
+                    connect_timeout,
+                    request_timeout,
+                })?;
+                Ok((Box::new(target), format!("s3 bucket {bucket}")))
+            }
+        }
+    }
+}
+
+/// Exactly one of an inline secret and a file holding it.
+fn secret(inline: &Option<String>, file: &Option<PathBuf>, what: &str) -> Result<String, ConfigError> {
+    match (inline, file) {
+        (Some(t), None) => Ok(t.clone()),
+        (None, Some(f)) => Ok(String::from_utf8_lossy(&read(f)?).trim().to_string()),
+        _ => Err(ConfigError::Invalid(format!(
+            "target needs exactly one of {what} and {what}_file"
+        ))),
     }
 }
 
@@ -228,8 +305,21 @@ mod tests {
         let plain = minimal.replace("https://", "http://");
         let cfg: UploaderConfig = toml::from_str(&plain).unwrap();
         assert!(matches!(
-            cfg.https_target(),
+            cfg.build_target(),
             Err(ConfigError::Https(HttpsSetupError::NotHttps(_)))
         ));
+        let s3 = r#"
+            [store]
+            path = "k.sqlite"
+            [target]
+            kind = "s3"
+            endpoint = "https://oss-cn-beijing.aliyuncs.com"
+            bucket = "photos"
+            access_key_id = "AK"
+            secret_access_key = "SK"
+        "#;
+        let cfg: UploaderConfig = toml::from_str(s3).unwrap();
+        let (_, what) = cfg.build_target().unwrap();
+        assert_eq!(what, "s3 bucket photos");
     }
 }

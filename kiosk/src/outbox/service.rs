@@ -35,15 +35,15 @@ pub fn run_configured(
     now: fn() -> i64,
 ) -> Result<(), ServiceError> {
     let store = Store::open(&config.store.path)?;
-    let target = config.https_target()?;
+    let (target, what) = config.build_target()?;
     // The uploader only deletes from the spool; it holds no recipients.
     let spool = config
         .spool
         .as_ref()
         .map(|s| Spool::for_sweeping(s.dir.clone()))
         .transpose()?;
-    let uploader = Uploader::new(&store, &target, config.settings()?, spool.as_ref())?;
-    tracing::info!(owner = uploader.owner(), host = target.host(), "uploader started");
+    let uploader = Uploader::new(&store, target.as_ref(), config.settings()?, spool.as_ref())?;
+    tracing::info!(owner = uploader.owner(), target = %what, "uploader started");
     uploader.run(stop, now)?;
     Ok(())
 }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# scripts/setup-s3.sh: install the loopback S3 server the S3 upload test starts (PyPI moto[server],
+# pinned) into .runtime/moto-venv. Idempotent and quick when already done. Touches nothing outside
+# the repository's .runtime/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.runtime/moto-venv
+MOTO="moto[server]==5.1.22"
+if [ -x "$VENV/bin/moto_server" ] && "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '5.1.22')" 2>/dev/null; then
+    exit 0
+fi
+python3 -m venv "$VENV"
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "$MOTO"
