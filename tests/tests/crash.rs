@@ -188,6 +188,7 @@ fn sigkill_anywhere_delivers_every_accepted_photo_once() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0x5EED_CAFE_F00D_0001);
     let mut kills = 0u64;
+    let mut checks_done = 0u64;
     let mut phases: BTreeMap<String, u64> = BTreeMap::new();
     let mut kiosk_child: Option<Running> = None;
     let mut uploader_child: Option<Running> = None;
@@ -220,6 +221,13 @@ fn sigkill_anywhere_delivers_every_accepted_photo_once() {
             let p = kill(uploader_child.take().unwrap());
             *phases.entry(format!("uploader:{p}")).or_default() += 1;
             kills += 1;
+        }
+        // Every so often, open the file the way a restarted process does and check it, while the
+        // surviving child keeps writing.
+        if kills / 20 > checks_done {
+            checks_done += 1;
+            let s = Store::open(dir.join("kiosk.sqlite")).unwrap();
+            assert!(s.integrity_check().unwrap(), "integrity_check failed after {kills} kills");
         }
     }
     for r in [kiosk_child.take(), uploader_child.take()].into_iter().flatten() {
@@ -362,7 +370,7 @@ fn sigkill_anywhere_delivers_every_accepted_photo_once() {
             .join(" ")
     );
     println!(
-        "crash: reported_by_kiosk={} requests={requests} deduped_redeliveries={deduped} kill_phase_secs={kill_phase_secs:.1} drain_secs={drain_secs:.1}",
+        "crash: integrity_checks_during_kills={checks_done} reported_by_kiosk={} requests={requests} deduped_redeliveries={deduped} kill_phase_secs={kill_phase_secs:.1} drain_secs={drain_secs:.1}",
         reported.len()
     );
     println!(

@@ -209,8 +209,9 @@ pub fn manifest(job: &Job) -> Vec<u8> {
 }
 
 fn retry_after(resp: &ureq::http::Response<ureq::Body>) -> Option<u64> {
-    // The target does not read the clock; an HTTP-date is compared with 0 and so counts as "now or
-    // later": we honour its seconds only in the common delta-seconds form.
+    // The target does not read the clock, and a kiosk's clock may be wrong anyway: an HTTP-date is
+    // compared with the far future and so counts as "now" (normal backoff applies); only the common
+    // delta-seconds form sets a floor.
     resp.headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
