@@ -4,5 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh"
+# The S3 upload test starts moto's S3 server on loopback (PyPI moto[server], into .runtime/).
+"$root/scripts/setup-s3.sh"
 cd "$root"
 exec cargo test --workspace "$@"
