@@ -227,7 +227,10 @@ fn sigkill_anywhere_delivers_every_accepted_photo_once() {
         if kills / 20 > checks_done {
             checks_done += 1;
             let s = Store::open(dir.join("kiosk.sqlite")).unwrap();
-            assert!(s.integrity_check().unwrap(), "integrity_check failed after {kills} kills");
+            assert!(
+                s.integrity_check().unwrap(),
+                "integrity_check failed after {kills} kills"
+            );
         }
     }
     for r in [kiosk_child.take(), uploader_child.take()].into_iter().flatten() {
