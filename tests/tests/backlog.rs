@@ -128,5 +128,13 @@ fn ten_thousand_queued_jobs_drain_and_enqueue_stays_fast() {
     );
     assert_eq!((counts.failed, delivered), (0, n));
     assert!(store.integrity_check().unwrap());
-    assert!(p99 < ENQUEUE_P99_BAR_MS, "enqueue p99 {p99:.2} ms");
+    // The bar is for the shipped (release) build on an otherwise idle kiosk. A debug build on a busy
+    // CI machine measures the scheduler as much as the commit, so it only guards against the
+    // pathological (a full-table scan or an extra fsync per row shows up far above this).
+    let bar = if cfg!(debug_assertions) {
+        5.0 * ENQUEUE_P99_BAR_MS
+    } else {
+        ENQUEUE_P99_BAR_MS
+    };
+    assert!(p99 < bar, "enqueue p99 {p99:.2} ms (bar {bar} ms)");
 }

@@ -48,15 +48,26 @@ impl Store {
             ));
         }
         self.write(Durability::Normal, |tx| {
-            let ids: Vec<String> = tx
+            // Two index range scans rather than one OR: expired leases first (their holder died and
+            // they have waited longest), then pending jobs in due order.
+            let mut ids: Vec<String> = tx
                 .prepare_cached(
-                    "SELECT job_id FROM jobs \
-                     WHERE (state = 'pending' AND next_attempt_at <= ?1) \
-                        OR (state = 'leased' AND lease_until <= ?1) \
-                     ORDER BY next_attempt_at, created_at, job_id LIMIT ?2",
+                    "SELECT job_id FROM jobs WHERE state = 'leased' AND lease_until <= ?1 \
+                     ORDER BY lease_until LIMIT ?2",
                 )?
                 .query_map(params![now_unix, audit::limit_sql(limit)], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
+            let rest = limit.saturating_sub(ids.len());
+            if rest > 0 {
+                let pending: Vec<String> = tx
+                    .prepare_cached(
+                        "SELECT job_id FROM jobs WHERE state = 'pending' AND next_attempt_at <= ?1 \
+                         ORDER BY next_attempt_at, created_at, job_id LIMIT ?2",
+                    )?
+                    .query_map(params![now_unix, audit::limit_sql(rest)], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                ids.extend(pending);
+            }
             let mut update = tx.prepare_cached(
                 "UPDATE jobs SET state = 'leased', lease_owner = ?2, lease_until = ?3 WHERE job_id = ?1",
             )?;

@@ -165,6 +165,13 @@ END;
 ALTER TABLE jobs ADD COLUMN files_deleted_at INTEGER CHECK (files_deleted_at IS NULL OR state = 'acked');
 
 CREATE INDEX jobs_to_purge ON jobs (acked_at) WHERE state = 'acked' AND files_deleted_at IS NULL;
+
+-- The uploader leases in (next_attempt_at, created_at, job_id) order; with only (state,
+-- next_attempt_at) indexed, a backlog of jobs due at the same second was sorted in full for every
+-- lease (10,000 queued jobs drained at a fifth of the speed). This index serves the order directly
+-- and replaces the old one.
+CREATE INDEX jobs_lease_order ON jobs (state, next_attempt_at, created_at, job_id);
+DROP INDEX jobs_due;
 "#,
 ];
 
