@@ -135,7 +135,7 @@ impl Default for UploadSection {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file (or a file it names) could not be read.
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Read {
         /// Which file.
         path: PathBuf,
