@@ -397,11 +397,16 @@ where
         if self.stuck_at(Self::limit_for(dir), now) {
             return Err(InjectedError::Injected(ErrorKind::LimitReached));
         }
-        if self.stalled_at(now) {
+        if let Some((running, _)) = self.stalled_run {
+            // Same direction keeps the stalled run's start (see `SimSeat::go_to`).
+            if running == dir {
+                return Ok(());
+            }
             self.stalled_run = None;
+        }
+        if self.stalled_at(now) {
             return self.start(dir, now);
         }
-        self.stalled_run = None;
         self.inner.go_to(position_mm, now).map_err(InjectedError::Inner)
     }
 }
@@ -459,10 +464,11 @@ impl<B: Buttons> Buttons for StuckButton<B> {
         if !self.started && now >= self.window.from {
             items.push((self.window.from, Item::StuckOn));
         }
-        if let Some(until) = self.window.until {
-            if !self.ended && now >= until {
-                items.push((until, Item::StuckOff));
-            }
+        if let Some(until) = self.window.until
+            && !self.ended
+            && now >= until
+        {
+            items.push((until, Item::StuckOff));
         }
         // Stable sort: at equal times the real events (pushed first) come before the fault.
         items.sort_by_key(|(at, _)| *at);
@@ -487,15 +493,15 @@ impl<B: Buttons> Buttons for StuckButton<B> {
                     Some(self.really_pressed)
                 }
             };
-            if let Some(pressed) = report {
-                if pressed != self.reported_pressed {
-                    self.reported_pressed = pressed;
-                    out.push(ButtonEvent {
-                        switch: self.switch,
-                        pressed,
-                        at,
-                    });
-                }
+            if let Some(pressed) = report
+                && pressed != self.reported_pressed
+            {
+                self.reported_pressed = pressed;
+                out.push(ButtonEvent {
+                    switch: self.switch,
+                    pressed,
+                    at,
+                });
             }
         }
         Ok(out)

@@ -241,11 +241,19 @@ impl Seat for SimSeat {
         }
         self.advance(now);
         let target = u32::from(position_mm) * 1000;
-        self.run = None;
-        if target > self.pos_um {
-            self.start(Direction::Up, Some(target), now);
-        } else if target < self.pos_um {
-            self.start(Direction::Down, Some(target), now);
+        let dir = match target.cmp(&self.pos_um) {
+            std::cmp::Ordering::Greater => Direction::Up,
+            std::cmp::Ordering::Less => Direction::Down,
+            std::cmp::Ordering::Equal => {
+                self.run = None;
+                return Ok(());
+            }
+        };
+        match &mut self.run {
+            // A new target in the same direction keeps the run's start, so an auto-height loop
+            // calling go_to every frame cannot extend a run past the maximum run time.
+            Some(run) if run.dir == dir => run.target_um = Some(target),
+            _ => self.start(dir, Some(target), now),
         }
         Ok(())
     }
