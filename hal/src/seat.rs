@@ -75,6 +75,17 @@ pub struct SeatStatus {
     pub fault: Option<SeatFault>,
 }
 
+impl SeatStatus {
+    /// The status as a health outcome for [`crate::Supervisor::observe`]: a latched fault is an
+    /// `ErrorKind::Fault`, because the driver answered but the lift is not usable.
+    pub fn health(&self) -> Result<(), crate::ErrorKind> {
+        match self.fault {
+            Some(_) => Err(crate::ErrorKind::Fault),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A motorised seat lift.
 pub trait Seat {
     /// The driver's error.

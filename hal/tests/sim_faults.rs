@@ -157,7 +157,7 @@ fn a_stalled_seat_reports_a_fault_after_the_maximum_run_time() {
     assert_eq!((st.moving, st.position_mm), (None, Some(100)));
     assert_eq!(st.fault, Some(SeatFault::RunTimeExceeded));
     // The shell maps a latched fault to a Fault outcome for the supervisor.
-    let outcome = st.fault.map_or(Ok(()), |_| Err(ErrorKind::Fault));
+    let outcome = st.health();
     assert_eq!(
         sup.observe(DeviceId::Seat, outcome),
         Some(DeviceEvent::Down {
