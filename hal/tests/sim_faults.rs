@@ -251,3 +251,26 @@ fn a_stuck_button_reads_pressed_for_its_window_then_the_truth() {
         ]
     );
 }
+
+#[test]
+fn a_dead_limit_switch_is_caught_by_the_maximum_run_time() {
+    // Starts at 100 mm, 25 mm/s: the top (200 mm) is reached at 4 s, the run timer ends at 10 s.
+    let mut seat = faulty_seat().dead_limit(Limit::Top, Window::from(Millis(0)));
+    seat.command(SeatCommand::Up, Millis(0)).expect("up");
+    let st = seat.poll(Millis(6000)).expect("poll");
+    assert_eq!(
+        (st.moving, st.at_top, st.position_mm),
+        (Some(Direction::Up), false, Some(200))
+    );
+    let st = seat.poll(Millis(10_000)).expect("poll");
+    assert_eq!((st.moving, st.fault), (None, Some(SeatFault::RunTimeExceeded)));
+    // Up again at the end stop: accepted (the switch says nothing), and bounded again.
+    seat.command(SeatCommand::Stop, Millis(10_000)).expect("stop");
+    seat.command(SeatCommand::Up, Millis(10_000)).expect("up");
+    assert_eq!(
+        seat.poll(Millis(15_000)).expect("poll").moving,
+        Some(Direction::Up)
+    );
+    let st = seat.poll(Millis(20_000)).expect("poll");
+    assert_eq!((st.moving, st.fault), (None, Some(SeatFault::RunTimeExceeded)));
+}

@@ -207,6 +207,10 @@ where
 /// * Stuck limit: inside the window the switch reads closed: moving into it is refused with
 ///   `LimitReached`, a run towards it stops, and both stuck at once latch
 ///   [`SeatFault::LimitSwitchConflict`].
+/// * Dead limit (switch stuck open): inside the window the switch never reads closed, so the
+///   driver keeps pushing against the end stop; the wrapper reports the run going on until
+///   `max_run_ms`, then [`SeatFault::RunTimeExceeded`]. The maximum run time is the only thing
+///   that stops it, which is why every driver must have one.
 /// * Timeouts: any call fails with a transient `Timeout` at a seeded rate (a serial controller
 ///   that did not answer).
 #[derive(Debug)]
@@ -216,6 +220,9 @@ pub struct FaultySeat<S> {
     max_run_ms: u64,
     stalls: Vec<Window>,
     stuck: Vec<(Limit, Window)>,
+    dead: Vec<(Limit, Window)>,
+    /// The run the inner seat is making, as last seen, with its start.
+    inner_run: Option<(Direction, Millis)>,
     timeout_permille: u16,
     stalled_run: Option<(Direction, Millis)>,
     fault: Option<SeatFault>,
@@ -230,6 +237,8 @@ impl<S: Seat> FaultySeat<S> {
             max_run_ms,
             stalls: Vec::new(),
             stuck: Vec::new(),
+            dead: Vec::new(),
+            inner_run: None,
             timeout_permille: 0,
             stalled_run: None,
             fault: None,
@@ -245,6 +254,12 @@ impl<S: Seat> FaultySeat<S> {
     /// Sticks a limit switch closed during `window`.
     pub fn stuck_limit(mut self, limit: Limit, window: Window) -> FaultySeat<S> {
         self.stuck.push((limit, window));
+        self
+    }
+
+    /// Sticks a limit switch open (it never trips) during `window`.
+    pub fn dead_limit(mut self, limit: Limit, window: Window) -> FaultySeat<S> {
+        self.dead.push((limit, window));
         self
     }
 
@@ -275,6 +290,20 @@ impl<S: Seat> FaultySeat<S> {
 
     fn stuck_at(&self, limit: Limit, now: Millis) -> bool {
         self.stuck.iter().any(|(l, w)| *l == limit && w.contains(now))
+    }
+
+    fn dead_at(&self, limit: Limit, now: Millis) -> bool {
+        self.dead.iter().any(|(l, w)| *l == limit && w.contains(now))
+    }
+
+    /// Remembers when the inner seat's current run began, so a dead limit can be charged
+    /// from the real start of the run.
+    fn track_inner_run(&mut self, moving: Option<Direction>, now: Millis) {
+        self.inner_run = match (moving, self.inner_run) {
+            (Some(d), Some((r, t))) if d == r => Some((r, t)),
+            (Some(d), _) => Some((d, now)),
+            (None, _) => None,
+        };
     }
 
     fn maybe_timeout(&mut self) -> Result<(), InjectedError<S::Error>> {
@@ -325,6 +354,7 @@ where
         let dir = match cmd {
             SeatCommand::Stop => {
                 self.stalled_run = None;
+                self.inner_run = None;
                 self.fault = None;
                 return self.inner.command(cmd, now).map_err(InjectedError::Inner);
             }
@@ -336,12 +366,47 @@ where
         if was_stalled || self.stalled_run.is_some() {
             return Ok(());
         }
-        self.inner.command(cmd, now).map_err(InjectedError::Inner)
+        match self.inner.command(cmd, now) {
+            // The inner seat is at that end, but the switch is dead: the driver would not know
+            // and would push against the end stop.
+            Err(e)
+                if crate::Error::kind(&e) == ErrorKind::LimitReached
+                    && self.dead_at(Self::limit_for(dir), now) =>
+            {
+                self.fault = None;
+                self.stalled_run = Some((dir, now));
+                Ok(())
+            }
+            Err(e) => Err(InjectedError::Inner(e)),
+            Ok(()) => {
+                let moving = self.inner.poll(now).map_err(InjectedError::Inner)?.moving;
+                self.track_inner_run(moving, now);
+                Ok(())
+            }
+        }
     }
 
     fn poll(&mut self, now: Millis) -> Result<SeatStatus, Self::Error> {
         self.maybe_timeout()?;
         let mut st = self.inner.poll(now).map_err(InjectedError::Inner)?;
+        // A run that the inner seat ended at a dead limit goes on, as far as the driver knows.
+        if let Some((dir, started)) = self.inner_run
+            && st.moving.is_none()
+            && self.stalled_run.is_none()
+            && self.dead_at(Self::limit_for(dir), now)
+            && match dir {
+                Direction::Up => st.at_top,
+                Direction::Down => st.at_bottom,
+            }
+        {
+            self.stalled_run = Some((dir, started));
+        }
+        self.track_inner_run(st.moving, now);
+        for (limit, dead) in [(Limit::Top, &mut st.at_top), (Limit::Bottom, &mut st.at_bottom)] {
+            if self.dead.iter().any(|(l, w)| *l == limit && w.contains(now)) {
+                *dead = false;
+            }
+        }
         if let Some((dir, started)) = self.stalled_run {
             if now.since(started) >= self.max_run_ms {
                 self.stalled_run = None;
@@ -407,7 +472,10 @@ where
         if self.stalled_at(now) {
             return self.start(dir, now);
         }
-        self.inner.go_to(position_mm, now).map_err(InjectedError::Inner)
+        self.inner.go_to(position_mm, now).map_err(InjectedError::Inner)?;
+        let moving = self.inner.poll(now).map_err(InjectedError::Inner)?.moving;
+        self.track_inner_run(moving, now);
+        Ok(())
     }
 }
 
