@@ -199,7 +199,8 @@ where
     }
 }
 
-/// A seat whose motor stalls, whose limit switches stick closed, or whose controller times out.
+/// A seat whose motor stalls, whose limit switches stick closed or open, or whose controller
+/// times out.
 ///
 /// * Stall: a run commanded inside a stall window does not move; the wrapper reports it moving
 ///   until `max_run_ms`, then stopped with [`SeatFault::RunTimeExceeded`], which is what a driver
@@ -403,7 +404,7 @@ where
         }
         self.track_inner_run(st.moving, now);
         for (limit, dead) in [(Limit::Top, &mut st.at_top), (Limit::Bottom, &mut st.at_bottom)] {
-            if self.dead.iter().any(|(l, w)| *l == limit && w.contains(now)) {
+            if self.dead_at(limit, now) {
                 *dead = false;
             }
         }
