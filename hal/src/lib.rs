@@ -26,5 +26,7 @@ pub use error::{Error, ErrorKind};
 pub use lights::{ChannelLevels, LightMode, LightTable, Lights};
 pub use qr_source::{CameraQr, LineAssembler, QrDecoder, QrSource};
 pub use seat::{Direction, Limit, Seat, SeatCommand, SeatFault, SeatStatus};
-pub use supervisor::{DeviceEvent, DeviceId, Health, Supervisor, SupervisorConfig, TechnicianHint, hint};
+pub use supervisor::{
+    Bilingual, DeviceEvent, DeviceId, Health, Supervisor, SupervisorConfig, TechnicianHint, hint, reason,
+};
 pub use time::Millis;

@@ -184,6 +184,40 @@ pub struct TechnicianHint {
     pub en: &'static str,
 }
 
+/// A short text in Chinese and English, built at run time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Bilingual {
+    /// Chinese.
+    pub zh: String,
+    /// English.
+    pub en: String,
+}
+
+/// What happened, for the screen and the log: e.g. "摄像头已断开" / "camera disconnected".
+/// The session's `DeviceFault` carries this as its reason and [`hint`] as its hint.
+pub fn reason(device: DeviceId, kind: ErrorKind) -> Bilingual {
+    let (dev_zh, dev_en) = match device {
+        DeviceId::Camera => ("摄像头", "camera"),
+        DeviceId::Seat => ("座椅升降", "seat lift"),
+        DeviceId::Lights => ("灯光", "lights"),
+        DeviceId::Buttons => ("按钮", "buttons"),
+        DeviceId::QrScanner => ("扫码器", "barcode scanner"),
+    };
+    let (what_zh, what_en) = match kind {
+        ErrorKind::Disconnected => ("已断开", "disconnected"),
+        ErrorKind::Timeout => ("无响应", "not responding"),
+        ErrorKind::Busy => ("忙", "busy"),
+        ErrorKind::LimitReached => ("已到限位", "at its limit"),
+        ErrorKind::Fault => ("故障", "fault"),
+        ErrorKind::InvalidInput => ("请求无效", "invalid request"),
+        ErrorKind::Other => ("异常", "error"),
+    };
+    Bilingual {
+        zh: format!("{dev_zh}{what_zh}"),
+        en: format!("{dev_en} {what_en}"),
+    }
+}
+
 /// What a technician should check when `device` is down with `kind`.
 pub fn hint(device: DeviceId, kind: ErrorKind) -> TechnicianHint {
     let h = |zh, en| TechnicianHint { zh, en };
@@ -289,6 +323,11 @@ mod tests {
         assert_eq!(
             hint(DeviceId::Camera, ErrorKind::Disconnected).zh,
             "检查摄像头USB线是否松动"
+        );
+        let r = reason(DeviceId::Seat, ErrorKind::Fault);
+        assert_eq!(
+            (r.zh.as_str(), r.en.as_str()),
+            ("座椅升降故障", "seat lift fault")
         );
     }
 }
