@@ -145,6 +145,70 @@ impl Analyzer {
     }
 }
 
+impl Analyzer {
+    /// The fast path on a preview frame: detection only (no landmarks), the crop planned against the
+    /// spec, and short messages for the student. Coordinates are the preview's; the upscale limit is
+    /// relaxed by `still_over_preview` because the still has that many times more pixels.
+    pub fn guidance_with(
+        &mut self,
+        preview: &RgbImage,
+        spec: &PhotoSpec,
+        still_over_preview: f64,
+    ) -> Result<ui::Guidance, AnalyzeError> {
+        let faces = self.detector.detect(preview)?;
+        let line = |zh: &str, en: &str| ui::GuidanceLine { zh: zh.into(), en: en.into() };
+        let mut g = ui::Guidance::default();
+        let Some(main) = faces.iter().max_by(|a, b| a.bbox.width().total_cmp(&b.bbox.width())).copied() else {
+            g.lines.push(line("请坐到镜头正前方", "Please sit in front of the camera"));
+            return Ok(g);
+        };
+        if faces.len() > 1 {
+            g.lines.push(line("画面中只能有您一人", "Only you may be in the picture"));
+        }
+        let head = measure_head(preview, &main, None, &Backdrop::new(spec.background.rgb));
+        if head.roll_deg.abs() > spec.pose.max_roll_deg {
+            g.lines.push(line("请摆正头部", "Please hold your head level"));
+        }
+        let mut geometry = spec.geometry.clone();
+        geometry.max_upscale *= still_over_preview.max(1.0);
+        let h = preview.height() as f64;
+        let plan = plan_crop(
+            &HeadGeometry {
+                eye_mid: head.eye_mid,
+                face_width: head.face_width,
+                hair_top_y: head.hair_top_y.unwrap_or(0.0),
+            },
+            preview.dimensions(),
+            &geometry,
+            &spec.output,
+        );
+        let permille = |y: f64| (y / h * 1000.0).clamp(0.0, 1000.0).round() as u16;
+        match plan {
+            Ok(p) => {
+                g.eye_line = Some(ui::EyeLine {
+                    y_permille: permille(head.eye_mid.1),
+                    band_top_permille: permille(p.y + spec.geometry.eye_line_px[0] / p.scale),
+                    band_bottom_permille: permille(p.y + spec.geometry.eye_line_px[1] / p.scale),
+                });
+            }
+            Err(problem) => {
+                g.lines.push(line(problem.guidance_zh(), problem.guidance_en()));
+                g.eye_line = Some(ui::EyeLine {
+                    y_permille: permille(head.eye_mid.1),
+                    band_top_permille: 400,
+                    band_bottom_permille: 480,
+                });
+            }
+        }
+        Ok(g)
+    }
+
+    /// [`Analyzer::guidance_with`] for a preview of a 1080-line still.
+    pub fn guidance(&mut self, preview: &RgbImage, spec: &PhotoSpec) -> Result<ui::Guidance, AnalyzeError> {
+        self.guidance_with(preview, spec, 1080.0 / preview.height().max(1) as f64)
+    }
+}
+
 /// Eye line, face width and hair top of one face: from the 468 landmarks where available, from the
 /// detector's keypoints and box otherwise.
 fn measure_head(img: &RgbImage, face: &Face, lm: Option<&Landmarks468>, backdrop: &Backdrop) -> HeadMeasure {
