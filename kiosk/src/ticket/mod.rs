@@ -4,8 +4,25 @@
 //! This module owns the binary layout, signing, and verification against trusted issuer keys. It does not
 //! know about shots already used, locks or completion: those live in the store, and the shell combines
 //! the two (see [`Rejection::AlreadyCompleted`] and [`Rejection::Locked`]).
+//!
+//! - [`format`]: binary layout v1, the `GK1:` + base45 text form, [`issue`] and [`verify`].
+//! - [`keys`]: issuer signing keys, trusted public keys, and their text files.
+//! - [`qr`]: rendering a ticket as a QR image and as a phone held up to the camera (demo and tests).
+//!
+//! The layout and file formats are documented in `docs/ticket-format.md`.
 
 use std::fmt;
+
+pub mod format;
+pub mod keys;
+pub mod qr;
+
+pub use format::{
+    FORMAT_VERSION, IssueError, MAX_TEXT_LEN, MAX_TICKET_BYTES, TEXT_PREFIX, VerifyPolicy, issue, mask_name,
+    validate, verify, verify_signature,
+};
+pub use keys::{IssuerKey, IssuerPublicKey, KeyError, TrustedKeys, derived_key_id};
+pub use qr::{PhonePose, QrTooLong, phone_frame, qr_image, try_qr_image};
 
 /// A 16-byte random ticket id, shown as lowercase hex.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,8 +103,7 @@ pub enum Rejection {
 
 /// Hint for anything that is not our ticket (PRODUCT.md section 2, step 3).
 pub const RAW_CODE_HINT_ZH: &str = "请先在小程序中生成拍摄二维码，不要直接扫描学信网采集码";
-pub const RAW_CODE_HINT_EN: &str =
-    "Please create a shooting QR code in the mini-program first; do not scan the CHSI collection code directly";
+pub const RAW_CODE_HINT_EN: &str = "Please create a shooting QR code in the mini-program first; do not scan the CHSI collection code directly";
 
 impl Rejection {
     /// Stable machine code, for logs, the store and JSON output.
@@ -182,5 +198,9 @@ pub fn rfc3339(unix: i64) -> String {
 /// Unix seconds as "HH:MM" in China Standard Time (UTC+8), for the cool-down message.
 fn hhmm(unix: i64) -> String {
     let t = unix + 8 * 3600;
-    format!("{:02}:{:02}", t.rem_euclid(86_400) / 3600, t.rem_euclid(3600) / 60)
+    format!(
+        "{:02}:{:02}",
+        t.rem_euclid(86_400) / 3600,
+        t.rem_euclid(3600) / 60
+    )
 }
