@@ -51,6 +51,9 @@ pub struct DecodeReport {
     pub views_tried: u32,
     /// Views where the detector panicked and was caught (see [`decode`]).
     pub panics: u32,
+    /// Candidate grids located over all views tried, decodable or not: a frame with grids but no payload
+    /// points at focus or sampling, one with none at detection.
+    pub grids: u32,
 }
 
 /// Decodes every QR code found in a greyscale frame and returns the raw payload bytes, deduplicated.
@@ -91,12 +94,13 @@ pub fn decode_report(frame: &GrayImage) -> DecodeReport {
         report.views_tried += 1;
         let img = render_view(frame, view);
         match catch_unwind(AssertUnwindSafe(|| detect(img))) {
-            Ok(found) if !found.is_empty() => {
+            Ok((found, grids)) if !found.is_empty() => {
+                report.grids += grids;
                 report.payloads = found;
                 report.view = Some(view);
                 return report;
             }
-            Ok(_) => {}
+            Ok((_, grids)) => report.grids += grids,
             Err(_) => report.panics += 1,
         }
     }
@@ -153,17 +157,19 @@ fn downscale(src: &GrayImage, k: u32) -> GrayImage {
 }
 
 /// One detector run over one view.
-fn detect(img: GrayImage) -> Vec<Vec<u8>> {
+fn detect(img: GrayImage) -> (Vec<Vec<u8>>, u32) {
     let mut prepared = rqrr::PreparedImage::prepare(img);
     let mut found: Vec<Vec<u8>> = Vec::new();
-    for grid in prepared.detect_grids() {
+    let grids = prepared.detect_grids();
+    let n = grids.len() as u32;
+    for grid in grids {
         let mut bytes = Vec::new();
         // decode_to may have written part of the payload before failing; only a full success counts.
         if grid.decode_to(&mut bytes).is_ok() && !found.contains(&bytes) {
             found.push(bytes);
         }
     }
-    found
+    (found, n)
 }
 
 #[cfg(test)]
