@@ -4,6 +4,10 @@
 //! Nothing here touches devices, the store or the UI; the shell hands in decoded frames and gets a
 //! [`Verdict`] and the standardized JPEG back.
 
+pub mod detect;
 mod verdict;
 
+pub use detect::{
+    BBox, DetectError, DetectorConfig, Face, FaceDetector, FaceMesh, Keypoint, Landmarks468, Point, Roi,
+};
 pub use verdict::{CheckResult, CheckStatus, Verdict};
