@@ -138,7 +138,11 @@ else
         --platform "manylinux_2_28_$ARCH" --python-version 3.11 --implementation cp --abi cp311
     log "onnxruntime $ORT_VERSION: unzipping $ORT_MEMBER"
     extract "$CACHE/$ORT_WHEEL" "$ORT_MEMBER" "$ORT_LIB"
-    hash_ok "$ORT_LIB" "$ORT_SHA" || die "$ORT_LIB hashes $(sha_of "$ORT_LIB"), manifest says $ORT_SHA"
+    if ! hash_ok "$ORT_LIB" "$ORT_SHA"; then
+        got=$(sha_of "$ORT_LIB")
+        rm -f "$ORT_LIB"
+        die "$ORT_MEMBER in $ORT_WHEEL hashes $got, manifest says $ORT_SHA (removed)"
+    fi
 fi
 # The unversioned name is what people type into ORT_DYLIB_PATH; the versioned file is what we verify.
 ln -sfn "$(basename "$ORT_LIB")" "$(dirname "$ORT_LIB")/libonnxruntime.so"
@@ -197,9 +201,16 @@ for name in $MODEL_NAMES; do
         PYTHONHASHSEED=0 "$VENV/bin/python" "$MODELS/convert.py" convert "$src" "$dest" \
             >"$CACHE/convert-$name.log" 2>&1 || die "conversion of $name failed: $(tail -5 "$CACHE/convert-$name.log")"
     fi
-    hash_ok "$dest" "$sha" || die "models/$file hashes $(sha_of "$dest"), manifest says $sha.
+    if ! hash_ok "$dest" "$sha"; then
+        # Move the file aside (into git-ignored .runtime/) so nothing loads a model the manifest
+        # does not vouch for.
+        got=$(sha_of "$dest")
+        mkdir -p "$RT/rejected"
+        mv -f "$dest" "$RT/rejected/$file"
+        die "models/$file hashes $got, manifest says $sha (moved to .runtime/rejected/$file).
   A different converter or dependency version gives a different file: the venv must match
   models/requirements.txt exactly (delete .runtime/venv and rerun), or update the manifest on purpose."
+    fi
 done
 
 # ---------------------------------------------------------------------------------------------- (d)
