@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hal::supervisor::{DeviceEvent, DeviceId, Supervisor, SupervisorConfig};
-use hal::{Camera, Lights, Millis, Seat};
+use hal::{Camera, Error as _, Lights, Millis, Seat};
 use image::RgbImage;
 use serde::Serialize;
 
@@ -253,11 +253,11 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         }
         let t = self.millis(now);
         let seat = self.seat.poll(t);
-        self.observe(now, DeviceId::Seat, seat.as_ref().map(|_| ()));
+        self.observe(now, DeviceId::Seat, seat.as_ref().map(|_| ()).map_err(|e| e.kind()));
         if !self.supervisor.is_up(DeviceId::Camera) {
             if self.last_reconnect.is_none_or(|l| now >= l + RECONNECT_EVERY) {
                 self.last_reconnect = Some(now);
-                let r = self.camera.reconnect(t);
+                let r = self.camera.reconnect(t).map_err(|e| e.kind());
                 self.observe(now, DeviceId::Camera, r);
             }
             return;
@@ -266,7 +266,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             Some(PreviewPurpose::QrScan) if self.last_qr.is_none_or(|l| now >= l + QR_EVERY) => {
                 self.last_qr = Some(now);
                 let frame = self.camera.preview_frame(t);
-                let ok = frame.as_ref().map(|_| ());
+                let ok = frame.as_ref().map(|_| ()).map_err(|e| e.kind());
                 if let Ok(frame) = &frame {
                     self.qr.offer(frame);
                 }
@@ -278,7 +278,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             Some(PreviewPurpose::Framing) if self.last_guidance.is_none_or(|l| now >= l + GUIDANCE_EVERY) => {
                 self.last_guidance = Some(now);
                 let frame = self.camera.preview_frame(t);
-                let ok = frame.as_ref().map(|_| ());
+                let ok = frame.as_ref().map(|_| ()).map_err(|e| e.kind());
                 self.observe(now, DeviceId::Camera, ok);
                 if let Ok(frame) = frame {
                     let spec = self.spec_for_session();
@@ -302,8 +302,8 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
     }
 
     /// Feeds a device call's outcome to the supervisor and turns a transition into a session input.
-    fn observe<E: hal::Error>(&mut self, now: Instant, device: DeviceId, result: Result<(), E>) {
-        let Some(event) = self.supervisor.record(device, &result) else { return };
+    fn observe(&mut self, now: Instant, device: DeviceId, result: Result<(), hal::ErrorKind>) {
+        let Some(event) = self.supervisor.observe(device, result) else { return };
         let input = match event {
             DeviceEvent::Down { device, kind } => {
                 let reason = hal::supervisor::reason(device, kind);
@@ -374,7 +374,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         let wall = self.wall(now);
         match effect {
             Effect::SetLights(mode) => {
-                let r = self.lights.set_mode(hal_light(mode), t);
+                let r = self.lights.set_mode(hal_light(mode), t).map_err(|e| e.kind());
                 self.observe(now, DeviceId::Lights, r);
                 Step::Done
             }
@@ -390,7 +390,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                 Step::Done
             }
             Effect::Seat(cmd) => {
-                let r = self.seat.command(hal_seat(cmd), t);
+                let r = self.seat.command(hal_seat(cmd), t).map_err(|e| e.kind());
                 self.observe(now, DeviceId::Seat, r);
                 Step::Done
             }
@@ -420,13 +420,13 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                 let _ = self.camera.lock_exposure(false);
                 match still {
                     Ok(frame) => {
-                        self.observe(now, DeviceId::Camera, Ok::<(), hal::ErrorKind>(()));
+                        self.observe(now, DeviceId::Camera, Ok(()));
                         self.current.stills.insert(shot_no, frame.image);
                         Step::Answer(Input::Captured { shot_no })
                     }
                     Err(e) => {
                         let reason = e.to_string();
-                        self.observe(now, DeviceId::Camera, Err::<(), _>(e.kind()));
+                        self.observe(now, DeviceId::Camera, Err(e.kind()));
                         Step::Answer(Input::CaptureFailed { reason })
                     }
                 }
@@ -686,7 +686,6 @@ fn session_device(d: DeviceId) -> Device {
         DeviceId::Seat | DeviceId::Buttons => Device::Seat,
         DeviceId::Lights => Device::Lights,
         DeviceId::QrScanner => Device::QrScanner,
-        _ => Device::Camera,
     }
 }
 
