@@ -284,3 +284,15 @@ fn setup_ort_initialises_once_and_again_is_a_no_op() {
     .unwrap();
     assert!(runtime::environment().is_ok());
 }
+
+#[test]
+fn errors_and_models_can_cross_threads() {
+    // Binaries wrap these errors in anyhow (Send + Sync) and the shell runs vision on a worker
+    // thread; a non-Send field sneaking in would only show up there, so check it here.
+    fn send_sync<T: Send + Sync + 'static>() {}
+    fn send<T: Send + 'static>() {}
+    send_sync::<RuntimeError>();
+    send_sync::<kiosk::vision::DetectError>();
+    send::<kiosk::vision::FaceDetector>();
+    send::<kiosk::vision::FaceMesh>();
+}
