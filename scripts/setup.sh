@@ -102,6 +102,10 @@ fetch_pypi() { # package==version wheel-file sha256 [pip platform args...]
     shift 3
     if hash_ok "$CACHE/$file" "$sha"; then return; fi
     log "pypi: downloading $spec"
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        [[ "${KIOSK_SETUP_SKIP_APT:-0}" == 1 ]] && die "python3 has no pip: install python3-pip"
+        apt_install python3-pip
+    fi
     rm -f "$CACHE/$file"
     python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
         "$@" -d "$CACHE" "$spec"

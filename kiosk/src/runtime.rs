@@ -11,8 +11,9 @@
 //! 2. the current directory and each of its ancestors: `.runtime/onnxruntime/libonnxruntime.so*` and
 //!    `models/manifest.toml`, so a binary or a test run from anywhere inside the repo finds them.
 //! 3. next to the executable: `<exe dir>/../../.runtime/onnxruntime/` and `<exe dir>/../../models/`
-//!    (a binary in `target/<profile>/` of the repo), then `<exe dir>/../lib/kiosk/` and
-//!    `<exe dir>/../share/kiosk/models/` (an installed prefix such as `/opt/kiosk`).
+//!    (a binary in `target/<profile>/` of the repo), then `<exe dir>/../share/kiosk/onnxruntime/`
+//!    or `<exe dir>/../lib/kiosk/` and `<exe dir>/../share/kiosk/models/` (an installed prefix such
+//!    as `/opt/kiosk`, or a bundle that keeps everything under `share/kiosk`).
 //! 4. the system: `/usr/lib/kiosk/` and `/usr/share/kiosk/models/`.
 //!
 //! What this module deliberately does not do: download or convert anything (that is
@@ -191,11 +192,26 @@ impl SearchContext {
         }
         if let Some(bin) = self.exe.as_deref().and_then(Path::parent) {
             out.push((bin.join("../../.runtime/onnxruntime"), bin.join("../../models")));
+            out.push((
+                bin.join("../share/kiosk/onnxruntime"),
+                bin.join("../share/kiosk/models"),
+            ));
             out.push((bin.join("../lib/kiosk"), bin.join("../share/kiosk/models")));
         }
         out.extend(self.system.iter().cloned());
         out
     }
+}
+
+/// The paths in order, each once (two candidate pairs may share a models directory).
+fn dedup(paths: impl Iterator<Item = PathBuf>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for p in paths {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// The library in a directory: `libonnxruntime.so` if present (setup makes it a symlink to the
@@ -253,7 +269,7 @@ impl RuntimePaths {
                 .ok_or_else(|| RuntimeError::NotFound {
                     what: "the ONNX Runtime library (libonnxruntime.so*)",
                     env: ORT_DYLIB_ENV,
-                    searched: candidates.iter().map(|(l, _)| l.clone()).collect(),
+                    searched: dedup(candidates.iter().map(|(l, _)| l.clone())),
                 })?,
         };
 
@@ -274,7 +290,7 @@ impl RuntimePaths {
                 .ok_or_else(|| RuntimeError::NotFound {
                     what: "the models directory (models/manifest.toml)",
                     env: MODELS_DIR_ENV,
-                    searched: candidates.iter().map(|(_, m)| m.clone()).collect(),
+                    searched: dedup(candidates.iter().map(|(_, m)| m.clone())),
                 })?,
         };
 

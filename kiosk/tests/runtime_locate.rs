@@ -91,6 +91,25 @@ fn locate_finds_an_installed_prefix() {
 }
 
 #[test]
+fn locate_finds_a_bundle_kept_under_share() {
+    let tmp = tempfile::tempdir().unwrap();
+    let share = tmp.path().join("opt/kiosk/share/kiosk");
+    fs::create_dir_all(share.join("onnxruntime")).unwrap();
+    fs::write(share.join("onnxruntime/libonnxruntime.so.1.31.1"), b"").unwrap();
+    fs::create_dir_all(share.join("models")).unwrap();
+    fs::write(share.join("models/manifest.toml"), "").unwrap();
+    fs::create_dir_all(tmp.path().join("opt/kiosk/bin")).unwrap();
+    let exe = tmp.path().join("opt/kiosk/bin/kiosk");
+    let paths = RuntimePaths::locate_in(&ctx(None, Some(exe))).unwrap();
+    assert!(
+        paths
+            .ort_dylib()
+            .ends_with("share/kiosk/onnxruntime/libonnxruntime.so.1.31.1")
+    );
+    assert!(paths.models_dir().ends_with("share/kiosk/models"));
+}
+
+#[test]
 fn locate_uses_system_directories_last() {
     let tmp = tempfile::tempdir().unwrap();
     let sys_lib = tmp.path().join("usr/lib/kiosk");
@@ -127,6 +146,7 @@ fn locate_error_names_every_place_and_the_setup_script() {
     assert!(searched.contains(&empty.join(".runtime/onnxruntime")));
     assert!(searched.contains(&tmp.path().join(".runtime/onnxruntime")));
     assert!(searched.contains(&tmp.path().join("bin/../lib/kiosk")));
+    assert!(searched.contains(&tmp.path().join("bin/../share/kiosk/onnxruntime")));
     assert_eq!(searched.last().unwrap(), Path::new("/nonexistent/lib"));
     let msg = err.to_string();
     assert!(msg.contains("run scripts/setup.sh"), "{msg}");
@@ -263,4 +283,16 @@ fn setup_ort_initialises_once_and_again_is_a_no_op() {
     ))
     .unwrap();
     assert!(runtime::environment().is_ok());
+}
+
+#[test]
+fn errors_and_models_can_cross_threads() {
+    // Binaries wrap these errors in anyhow (Send + Sync) and the shell runs vision on a worker
+    // thread; a non-Send field sneaking in would only show up there, so check it here.
+    fn send_sync<T: Send + Sync + 'static>() {}
+    fn send<T: Send + 'static>() {}
+    send_sync::<RuntimeError>();
+    send_sync::<kiosk::vision::DetectError>();
+    send::<kiosk::vision::FaceDetector>();
+    send::<kiosk::vision::FaceMesh>();
 }

@@ -125,6 +125,27 @@ fn one_face_on_the_base_frames() {
 }
 
 #[test]
+fn blank_tiny_portrait_and_empty_frames() {
+    let mut det = detector();
+    // Smaller than the model input, portrait, blank: no face, no panic.
+    assert!(det.detect(&RgbImage::new(100, 160)).unwrap().is_empty());
+    assert!(
+        det.detect(&RgbImage::from_pixel(1080, 1920, image::Rgb([100, 197, 255])))
+            .unwrap()
+            .is_empty()
+    );
+    let err = det.detect(&RgbImage::new(0, 0)).unwrap_err();
+    assert!(
+        matches!(err, kiosk::vision::DetectError::EmptyImage { .. }),
+        "{err}"
+    );
+    // A portrait crop of a kiosk frame still finds its one face (tiles run along y).
+    let img = frame("hopper__base.jpg");
+    let portrait = image::imageops::crop_imm(&img, 600, 0, 720, 1080).to_image();
+    assert_eq!(det.detect(&portrait).unwrap().len(), 1);
+}
+
+#[test]
 fn two_faces_on_the_dup_face_frames_the_second_one_small() {
     let mut det = detector();
     for name in ["astronaut__dup_face.jpg", "hopper__dup_face.jpg"] {
