@@ -156,7 +156,7 @@ mod tests {
         ));
         let c = KioskConfig::load(&p).unwrap();
         assert_eq!(c.tickets.clock_skew_secs, 300);
-        assert_eq!(c.data_dir.unwrap(), p.parent().unwrap().join("data"));
+        assert_eq!(c.data_dir.as_deref(), Some(p.parent().unwrap().join("data").as_path()));
         assert_eq!(c.trusted_keys().unwrap().len(), 1);
         assert_eq!(c.session.default_shots, 3);
     }

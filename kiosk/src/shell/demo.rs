@@ -123,9 +123,10 @@ pub fn run(opts: &DemoOptions, mut on_screen: impl FnMut(Duration, &str)) -> any
     let analyzer = Analyzer::new(&paths).context("loading the face models")?;
 
     let mut camera = SimCamera::new(SimCameraConfig {
-        // The ticket QR on a phone needs more pixels than the 640x480 guidance preview.
-        preview_width: 1280,
-        preview_height: 720,
+        // A UVC kiosk camera streams 1080p MJPEG; the QR on a phone needs those pixels, and the guidance
+        // path scales frames down itself.
+        preview_width: 1920,
+        preview_height: 1080,
         fit: PreviewFit::Crop,
         frame_interval_ms: 40,
     });
