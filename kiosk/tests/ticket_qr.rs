@@ -25,7 +25,7 @@ fn ticket(n: u8) -> Ticket {
         site: "RUC-1".into(),
         photo_types: vec!["chsi-graduate".into()],
         shots_allowed: 3,
-        paid: n % 2 == 0,
+        paid: n.is_multiple_of(2),
         issued_at: NOW - 100,
         expires_at: NOW + 86_400,
         key_id: 77,
@@ -195,4 +195,34 @@ fn median_decode_time_of_a_1080p_phone_frame() {
         times.len(),
         miss
     );
+}
+
+#[test]
+fn typical_and_largest_tickets_fit_comfortable_qr_versions() {
+    let typical = issue(&ticket(1), &key()).expect("issue");
+    let largest = Ticket {
+        student_no: "9".repeat(24),
+        masked_name: "名".repeat(16),
+        school: "学".repeat(30),
+        site: "S".repeat(24),
+        photo_types: (0..4).map(|i| format!("{i}").repeat(24)).collect(),
+        ..ticket(1)
+    };
+    let largest = issue(&largest, &key()).expect("issue");
+    let version = |text: &str| {
+        let code =
+            qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).expect("fits");
+        match code.version() {
+            qrcode::Version::Normal(v) => v,
+            qrcode::Version::Micro(v) => -v,
+        }
+    };
+    let (vt, vl) = (version(&typical), version(&largest));
+    println!(
+        "typical: {} chars, version {vt}; largest: {} chars, version {vl} (ECC M)",
+        typical.len(),
+        largest.len()
+    );
+    assert!(vt <= 10, "typical ticket needs version {vt}");
+    assert!(vl <= 16, "largest ticket needs version {vl}");
 }
