@@ -26,9 +26,10 @@ pub enum TicketCmd {
         key_id: Option<u32>,
     },
     /// Issue a signed ticket, print its payload text and write its QR code as a PNG.
-    Issue(IssueArgs),
+    // Boxed so the dispatcher's `Command` enum stays small (clippy::large_enum_variant).
+    Issue(Box<IssueArgs>),
     /// Verify a ticket payload or a QR image against trusted public keys.
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,8 +93,8 @@ pub struct VerifyArgs {
 pub fn run(cmd: TicketCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         TicketCmd::Keygen { out, key_id } => keygen(out, key_id),
-        TicketCmd::Issue(args) => issue_cmd(args),
-        TicketCmd::Verify(args) => verify_cmd(args),
+        TicketCmd::Issue(args) => issue_cmd(*args),
+        TicketCmd::Verify(args) => verify_cmd(*args),
     }
 }
 
