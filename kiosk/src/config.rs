@@ -60,17 +60,28 @@ pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
     Io { path: String, source: std::io::Error },
     #[error("{path}: {source}")]
-    Parse { path: String, source: Box<toml::de::Error> },
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
     #[error("{path}: {key}: {reason}")]
-    Invalid { path: String, key: String, reason: String },
+    Invalid {
+        path: String,
+        key: String,
+        reason: String,
+    },
 }
 
 impl KioskConfig {
     pub fn load(path: &Path) -> Result<KioskConfig, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Io { path: path.display().to_string(), source })?;
-        let mut config: KioskConfig = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.display().to_string(), source: Box::new(e) })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut config: KioskConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            source: Box::new(e),
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.data_dir = config.data_dir.map(|d| base.join(d));
         config.specs_dir = config.specs_dir.map(|d| base.join(d));
@@ -79,12 +90,19 @@ impl KioskConfig {
     }
 
     fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        let invalid = |key: &str, reason: String| ConfigError::Invalid { path: path.into(), key: key.into(), reason };
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            path: path.into(),
+            key: key.into(),
+            reason,
+        };
         if self.site.trim().is_empty() {
             return Err(invalid("site", "must not be empty".into()));
         }
         if self.tickets.issuers.is_empty() {
-            return Err(invalid("tickets.issuers", "at least one trusted issuer key is needed".into()));
+            return Err(invalid(
+                "tickets.issuers",
+                "at least one trusted issuer key is needed".into(),
+            ));
         }
         if !(0..=86_400).contains(&self.tickets.clock_skew_secs) {
             return Err(invalid("tickets.clock_skew_secs", "must be 0..=86400".into()));
@@ -93,7 +111,10 @@ impl KioskConfig {
         let specs = self.specs().map_err(|e| invalid("specs_dir", e))?;
         for t in &self.session.photo_types {
             if !specs.iter().any(|s| s.id == t.id) {
-                return Err(invalid("session.photo_types", format!("no photo spec with id {:?}", t.id)));
+                return Err(invalid(
+                    "session.photo_types",
+                    format!("no photo spec with id {:?}", t.id),
+                ));
             }
         }
         Ok(())
@@ -156,7 +177,10 @@ mod tests {
         ));
         let c = KioskConfig::load(&p).unwrap();
         assert_eq!(c.tickets.clock_skew_secs, 300);
-        assert_eq!(c.data_dir.as_deref(), Some(p.parent().unwrap().join("data").as_path()));
+        assert_eq!(
+            c.data_dir.as_deref(),
+            Some(p.parent().unwrap().join("data").as_path())
+        );
         assert_eq!(c.trusted_keys().unwrap().len(), 1);
         assert_eq!(c.session.default_shots, 3);
     }

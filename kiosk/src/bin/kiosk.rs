@@ -59,7 +59,12 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo { data_dir, frames, config, quiet } => {
+        Command::Demo {
+            data_dir,
+            frames,
+            config,
+            quiet,
+        } => {
             let fixtures = fixtures_dir();
             let opts = DemoOptions {
                 config: config.unwrap_or_else(|| fixtures.join("kiosk.toml")),

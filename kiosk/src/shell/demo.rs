@@ -69,7 +69,11 @@ fn yes() -> bool {
 
 impl Default for Scenario {
     fn default() -> Self {
-        Scenario { at: None, glasses: true, seat_ms: 800 }
+        Scenario {
+            at: None,
+            glasses: true,
+            seat_ms: 800,
+        }
     }
 }
 
@@ -133,14 +137,20 @@ pub fn run(opts: &DemoOptions, mut on_screen: impl FnMut(Duration, &str)) -> any
     let scan = opts.frames.join("scan");
     let shots = opts.frames.join("shots");
     let framing = opts.frames.join("framing");
-    camera.load_set("scan", &scan).with_context(|| format!("loading {}", scan.display()))?;
+    camera
+        .load_set("scan", &scan)
+        .with_context(|| format!("loading {}", scan.display()))?;
     let have_shots = shots.is_dir();
     if have_shots {
-        camera.load_set("shots", &shots).with_context(|| format!("loading {}", shots.display()))?;
+        camera
+            .load_set("shots", &shots)
+            .with_context(|| format!("loading {}", shots.display()))?;
         camera.use_stills("shots", 0)?;
     }
     let framing_set = if framing.is_dir() {
-        camera.load_set("framing", &framing).with_context(|| format!("loading {}", framing.display()))?;
+        camera
+            .load_set("framing", &framing)
+            .with_context(|| format!("loading {}", framing.display()))?;
         Some("framing")
     } else if have_shots {
         Some("shots")
@@ -209,7 +219,10 @@ pub fn run(opts: &DemoOptions, mut on_screen: impl FnMut(Duration, &str)) -> any
             break;
         }
         if now - origin > MAX_VIRTUAL {
-            bail!("the demo session did not end within {} s of kiosk time", MAX_VIRTUAL.as_secs());
+            bail!(
+                "the demo session did not end within {} s of kiosk time",
+                MAX_VIRTUAL.as_secs()
+            );
         }
 
         // The world: what the camera sees follows what the student is doing.
@@ -236,7 +249,10 @@ pub fn run(opts: &DemoOptions, mut on_screen: impl FnMut(Duration, &str)) -> any
                 if let Intent::Choose(shot) = intent {
                     report.chosen = Some(shot);
                 }
-                if matches!((&view.screen, &intent), (Screen::Result { passed: true, .. }, Intent::UseThis)) {
+                if matches!(
+                    (&view.screen, &intent),
+                    (Screen::Result { passed: true, .. }, Intent::UseThis)
+                ) {
                     if let Screen::Result { shot_no, .. } = view.screen {
                         report.chosen = Some(shot_no);
                     }
@@ -280,8 +296,11 @@ fn load_scenario(frames: &Path) -> anyhow::Result<Scenario> {
 }
 
 fn fresh_data_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir()
-        .join(format!("kiosk-demo-{}-{}", std::process::id(), crate::clock::unix_now()));
+    let dir = std::env::temp_dir().join(format!(
+        "kiosk-demo-{}-{}",
+        std::process::id(),
+        crate::clock::unix_now()
+    ));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }
@@ -299,7 +318,13 @@ struct Student {
 
 impl Student {
     fn new(scenario: Scenario) -> Student {
-        Student { scenario, last_screen: String::new(), next_at: None, framing_step: 0, adjusted_seat: false }
+        Student {
+            scenario,
+            last_screen: String::new(),
+            next_at: None,
+            framing_step: 0,
+            adjusted_seat: false,
+        }
     }
 
     fn on_new_screen(&mut self, now: Instant, screen: &str) {
@@ -316,7 +341,9 @@ impl Student {
             Screen::Attract => Intent::Start,
             Screen::Confirm { .. } => Intent::Confirm,
             Screen::PhotoType { .. } => Intent::Next,
-            Screen::Lighting { .. } => Intent::Lighting { glasses: self.scenario.glasses },
+            Screen::Lighting { .. } => Intent::Lighting {
+                glasses: self.scenario.glasses,
+            },
             Screen::Rules => Intent::AcceptRules,
             Screen::Framing { .. } => {
                 let ms = self.scenario.seat_ms;
@@ -337,7 +364,11 @@ impl Student {
                 Intent::Shoot
             }
             Screen::Result { passed: true, .. } => Intent::UseThis,
-            Screen::Result { retake_enabled: true, shots_left, .. } if *shots_left > 0 => Intent::Retake,
+            Screen::Result {
+                retake_enabled: true,
+                shots_left,
+                ..
+            } if *shots_left > 0 => Intent::Retake,
             Screen::Result { shots_left: 0, .. } => Intent::Continue,
             Screen::Result { retake_in, .. } => {
                 // The calm period (冷静期) is still running: look again when it is over.
@@ -346,7 +377,9 @@ impl Student {
             }
             Screen::Choose { candidates } => Intent::Choose(*candidates.first()?),
             Screen::Rejected { .. } | Screen::Ended { .. } => Intent::Continue,
-            Screen::Locked { has_drafts: true } | Screen::CoolingDown { has_drafts: true, .. } => Intent::OpenDrafts,
+            Screen::Locked { has_drafts: true } | Screen::CoolingDown { has_drafts: true, .. } => {
+                Intent::OpenDrafts
+            }
             Screen::Locked { .. } | Screen::CoolingDown { .. } => Intent::Continue,
             // Waiting for the kiosk (scan, verify, countdown, capture, checks, commit), paying, done, or out
             // of service: nothing to touch.
@@ -367,7 +400,11 @@ impl ScreenName for ui::View {
         let name = name.split([' ', '{', '(']).next().unwrap_or_default().to_string();
         // Result screens of different shots count as different screens.
         let key = match &self.screen {
-            Screen::Result { shot_no, retake_enabled, .. } => format!("{name}{shot_no}{retake_enabled}"),
+            Screen::Result {
+                shot_no,
+                retake_enabled,
+                ..
+            } => format!("{name}{shot_no}{retake_enabled}"),
             Screen::Framing { shot_no, .. } => format!("{name}{shot_no}"),
             _ => name.clone(),
         };

@@ -50,7 +50,9 @@ pub struct Drafts {
 
 impl Drafts {
     pub fn new(data_dir: &Path) -> Drafts {
-        Drafts { root: data_dir.join("drafts") }
+        Drafts {
+            root: data_dir.join("drafts"),
+        }
     }
 
     fn dir(&self, ticket: &TicketId, shot_no: u8) -> PathBuf {
@@ -118,7 +120,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let drafts = Drafts::new(dir.path());
         let t = TicketId([7; 16]);
-        drafts.save(&t, 2, &[(ROLE_STANDARDIZED, b"std"), (ROLE_ORIGINAL, b"orig"), (ROLE_RECORD, b"{}")]).unwrap();
+        drafts
+            .save(
+                &t,
+                2,
+                &[
+                    (ROLE_STANDARDIZED, b"std"),
+                    (ROLE_ORIGINAL, b"orig"),
+                    (ROLE_RECORD, b"{}"),
+                ],
+            )
+            .unwrap();
         let files = drafts.load(&t, 2).unwrap();
         assert_eq!(files[0], (ROLE_STANDARDIZED, b"std".to_vec()));
         let spooled = spool_job(&dir.path().join("spool"), "job1", &files).unwrap();

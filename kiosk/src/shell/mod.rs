@@ -29,10 +29,10 @@ use crate::store::{CheckRow, NewJob, SessionId, ShotCheck, Store, StoreError};
 use crate::ticket::format::{VerifyPolicy, verify};
 use crate::ticket::keys::TrustedKeys;
 use crate::ticket::{Rejection, Ticket, TicketId};
+use crate::vision::CheckStatus;
 use crate::vision::analyze::Analyzer;
 use crate::vision::spec::PhotoSpec;
 use crate::vision::standardize::encode_jpeg;
-use crate::vision::CheckStatus;
 use files::{Drafts, ROLE_ORIGINAL, ROLE_RECORD, ROLE_STANDARDIZED};
 use payment::PaymentGateway;
 
@@ -131,7 +131,10 @@ pub struct Kiosk<C: Camera, S: Seat, L: Lights> {
 
 impl<C: Camera, S: Seat, L: Lights> std::fmt::Debug for Kiosk<C, S, L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kiosk").field("state", &self.session.state()).field("data_dir", &self.data_dir).finish()
+        f.debug_struct("Kiosk")
+            .field("state", &self.session.state())
+            .field("data_dir", &self.data_dir)
+            .finish()
     }
 }
 
@@ -147,8 +150,10 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         lights: L,
         now: Instant,
     ) -> Result<Kiosk<C, S, L>, ShellError> {
-        std::fs::create_dir_all(&parts.data_dir)
-            .map_err(|source| ShellError::DataDir { path: parts.data_dir.clone(), source })?;
+        std::fs::create_dir_all(&parts.data_dir).map_err(|source| ShellError::DataDir {
+            path: parts.data_dir.clone(),
+            source,
+        })?;
         let store = Store::open(parts.data_dir.join("kiosk.db"))?;
         // Sessions a crash left open are closed as abandoned; their consumed shots stay consumed.
         store.abandon_open_sessions(parts.wall_origin)?;
@@ -237,12 +242,17 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         };
         let reconnect = (!self.supervisor.is_up(DeviceId::Camera))
             .then(|| self.last_reconnect.map_or(now, |t| t + RECONNECT_EVERY));
-        [self.session.poll_timeout(), preview, reconnect, Some(now + Duration::from_millis(250))]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(now)
-            .max(now)
+        [
+            self.session.poll_timeout(),
+            preview,
+            reconnect,
+            Some(now + Duration::from_millis(250)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now)
+        .max(now)
     }
 
     /// The main loop's body: session timers, the seat, the camera preview (QR or guidance), reconnects.
@@ -253,7 +263,11 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         }
         let t = self.millis(now);
         let seat = self.seat.poll(t);
-        self.observe(now, DeviceId::Seat, seat.as_ref().map(|_| ()).map_err(|e| e.kind()));
+        self.observe(
+            now,
+            DeviceId::Seat,
+            seat.as_ref().map(|_| ()).map_err(|e| e.kind()),
+        );
         if !self.supervisor.is_up(DeviceId::Camera) {
             if self.last_reconnect.is_none_or(|l| now >= l + RECONNECT_EVERY) {
                 self.last_reconnect = Some(now);
@@ -303,12 +317,17 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
 
     /// Feeds a device call's outcome to the supervisor and turns a transition into a session input.
     fn observe(&mut self, now: Instant, device: DeviceId, result: Result<(), hal::ErrorKind>) {
-        let Some(event) = self.supervisor.observe(device, result) else { return };
+        let Some(event) = self.supervisor.observe(device, result) else {
+            return;
+        };
         let input = match event {
             DeviceEvent::Down { device, kind } => {
                 let reason = hal::supervisor::reason(device, kind);
                 let hint = hal::supervisor::hint(device, kind);
-                self.events.push(ShellEvent::DeviceDown { device: device.as_str().into(), reason: reason.en.clone() });
+                self.events.push(ShellEvent::DeviceDown {
+                    device: device.as_str().into(),
+                    reason: reason.en.clone(),
+                });
                 Input::DeviceFault {
                     device: session_device(device),
                     reason_zh: reason.zh,
@@ -318,8 +337,12 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                 }
             }
             DeviceEvent::Up { device } => {
-                self.events.push(ShellEvent::DeviceUp { device: device.as_str().into() });
-                Input::DeviceRecovered { device: session_device(device) }
+                self.events.push(ShellEvent::DeviceUp {
+                    device: device.as_str().into(),
+                });
+                Input::DeviceRecovered {
+                    device: session_device(device),
+                }
             }
         };
         self.input(now, input);
@@ -435,28 +458,40 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             // The store counts candidates, liveness failures and failures in a row when the verdict is
             // recorded (`record_check`), in the same transaction as the verdict itself; these effects
             // only confirm what is already durable.
-            Effect::StoreCandidate { .. } | Effect::RecordLivenessFailure { .. } | Effect::RecordCheckFailure { .. } => {
-                Step::Done
-            }
+            Effect::StoreCandidate { .. }
+            | Effect::RecordLivenessFailure { .. }
+            | Effect::RecordCheckFailure { .. } => Step::Done,
             Effect::LockTicket { ticket } => match self.store.lock_ticket(&ticket, "liveness", wall) {
                 Ok(_) => Step::Done,
                 Err(e) => Step::Answer(self.store_fault("lock ticket", &e)),
             },
             Effect::StartCooldown { ticket, minutes } => {
-                match self.store.set_cooldown(&ticket, wall + i64::from(minutes) * 60, wall) {
+                match self
+                    .store
+                    .set_cooldown(&ticket, wall + i64::from(minutes) * 60, wall)
+                {
                     Ok(_) => Step::Done,
                     Err(e) => Step::Answer(self.store_fault("cool-down", &e)),
                 }
             }
-            Effect::CreateOrder { ticket, shot_no, amount_fen } => {
-                match self.gateway.create_order(&ticket, shot_no, amount_fen) {
-                    Ok(o) => Step::Answer(Input::OrderCreated { order_id: o.order_id, qr_url: o.qr_url }),
-                    Err(e) => Step::Answer(Input::OrderFailed { reason: e.to_string() }),
-                }
-            }
+            Effect::CreateOrder {
+                ticket,
+                shot_no,
+                amount_fen,
+            } => match self.gateway.create_order(&ticket, shot_no, amount_fen) {
+                Ok(o) => Step::Answer(Input::OrderCreated {
+                    order_id: o.order_id,
+                    qr_url: o.qr_url,
+                }),
+                Err(e) => Step::Answer(Input::OrderFailed {
+                    reason: e.to_string(),
+                }),
+            },
             Effect::PollOrder { order_id } => match self.gateway.poll(&order_id) {
                 Ok(status) => Step::Answer(Input::OrderStatus { order_id, status }),
-                Err(e) => Step::Answer(Input::OrderFailed { reason: e.to_string() }),
+                Err(e) => Step::Answer(Input::OrderFailed {
+                    reason: e.to_string(),
+                }),
             },
             Effect::CancelOrder { order_id } => {
                 if let Err(e) = self.gateway.cancel(&order_id) {
@@ -464,9 +499,12 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                 }
                 Step::Done
             }
-            Effect::Enqueue { ticket, shot_no, spec, order_id } => {
-                Step::Answer(self.enqueue(wall, ticket, shot_no, &spec, order_id))
-            }
+            Effect::Enqueue {
+                ticket,
+                shot_no,
+                spec,
+                order_id,
+            } => Step::Answer(self.enqueue(wall, ticket, shot_no, &spec, order_id)),
             Effect::SessionEnded { ticket, outcome } => {
                 self.end_session(wall, ticket, &outcome);
                 Step::Done
@@ -495,7 +533,10 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             Err(e) => self.store_fault("admit ticket", &e),
             Ok(Err(rejection)) => self.rejected(rejection),
             Ok(Ok(state)) => {
-                self.events.push(ShellEvent::TicketAccepted { ticket: ticket.id.to_string(), shots_used: state.shots_used });
+                self.events.push(ShellEvent::TicketAccepted {
+                    ticket: ticket.id.to_string(),
+                    shots_used: state.shots_used,
+                });
                 self.current.ticket = Some(ticket.clone());
                 // A draft records the spec it passed against; it is filed under that spec.
                 let spec_of = |shot_no: u8| {
@@ -503,8 +544,14 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                         .spec_of(&ticket.id, shot_no)
                         .unwrap_or_else(|| crate::vision::spec::DEFAULT_SPEC.to_string())
                 };
-                let candidates =
-                    state.candidates.iter().map(|c| Candidate { shot_no: c.shot_no, spec: spec_of(c.shot_no) }).collect();
+                let candidates = state
+                    .candidates
+                    .iter()
+                    .map(|c| Candidate {
+                        shot_no: c.shot_no,
+                        spec: spec_of(c.shot_no),
+                    })
+                    .collect();
                 Input::TicketVerified(Ok(TicketStatus {
                     ticket,
                     shots_used: state.shots_used,
@@ -519,17 +566,23 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
 
     fn rejected(&mut self, rejection: Rejection) -> Input {
         tracing::info!(code = rejection.code(), "ticket refused: {rejection}");
-        self.events
-            .push(ShellEvent::TicketRejected { code: rejection.code().into(), message_en: rejection.message_en() });
+        self.events.push(ShellEvent::TicketRejected {
+            code: rejection.code().into(),
+            message_en: rejection.message_en(),
+        });
         Input::TicketVerified(Err(rejection))
     }
 
     fn run_checks(&mut self, wall: i64, shot_no: u8, spec_id: &str) -> Step {
         let Some(ticket) = self.current.ticket.clone() else {
-            return Step::Answer(Input::CaptureFailed { reason: "no ticket in hand".into() });
+            return Step::Answer(Input::CaptureFailed {
+                reason: "no ticket in hand".into(),
+            });
         };
         let Some(still) = self.current.stills.get(&shot_no) else {
-            return Step::Answer(Input::CaptureFailed { reason: format!("no still for shot {shot_no}") });
+            return Step::Answer(Input::CaptureFailed {
+                reason: format!("no still for shot {shot_no}"),
+            });
         };
         let spec = match self.specs.iter().find(|s| s.id == spec_id) {
             Some(s) => s.clone(),
@@ -574,30 +627,67 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         let rows: Vec<CheckRow> = verdict
             .checks
             .iter()
-            .map(|c| CheckRow { id: c.id.to_string(), status: status_str(c.status).into(), value: c.value })
+            .map(|c| CheckRow {
+                id: c.id.to_string(),
+                status: status_str(c.status).into(),
+                value: c.value,
+            })
             .collect();
         if passed {
             // The draft must be on disk before the store calls the shot a candidate.
             let original = match encode_jpeg(still, ORIGINAL_JPEG_QUALITY, spec.output.dpi) {
                 Ok(j) => j,
-                Err(e) => return Step::Answer(self.store_fault("encode original", &StoreError::Invalid(e.to_string()))),
+                Err(e) => {
+                    return Step::Answer(
+                        self.store_fault("encode original", &StoreError::Invalid(e.to_string())),
+                    );
+                }
             };
-            let standardized = analysis.standardized.as_ref().map(|s| s.jpeg.as_slice()).unwrap_or_default();
-            let files = [(ROLE_STANDARDIZED, standardized), (ROLE_ORIGINAL, &original[..]), (ROLE_RECORD, record_json.as_bytes())];
+            let standardized = analysis
+                .standardized
+                .as_ref()
+                .map(|s| s.jpeg.as_slice())
+                .unwrap_or_default();
+            let files = [
+                (ROLE_STANDARDIZED, standardized),
+                (ROLE_ORIGINAL, &original[..]),
+                (ROLE_RECORD, record_json.as_bytes()),
+            ];
             if let Err(e) = self.drafts.save(&ticket.id, shot_no, &files) {
                 return Step::Answer(self.store_fault("save draft", &StoreError::Invalid(e.to_string())));
             }
         }
-        let check = ShotCheck { passed, liveness_failed, record_json: &record_json, per_check: &rows };
+        let check = ShotCheck {
+            passed,
+            liveness_failed,
+            record_json: &record_json,
+            per_check: &rows,
+        };
         if let Err(e) = self.store.record_check(&ticket.id, shot_no, &check, wall) {
             return Step::Answer(self.store_fault("record check", &e));
         }
         let failed = verdict.blocking().map(|c| c.id.to_string()).collect();
-        self.events.push(ShellEvent::Verdict(ShotVerdict { shot_no, passed, failed, ms: (ms * 10.0).round() / 10.0 }));
-        Step::Answer(Input::Checked { shot_no, verdict, liveness_failed })
+        self.events.push(ShellEvent::Verdict(ShotVerdict {
+            shot_no,
+            passed,
+            failed,
+            ms: (ms * 10.0).round() / 10.0,
+        }));
+        Step::Answer(Input::Checked {
+            shot_no,
+            verdict,
+            liveness_failed,
+        })
     }
 
-    fn enqueue(&mut self, wall: i64, ticket: TicketId, shot_no: u8, spec: &str, order_id: Option<String>) -> Input {
+    fn enqueue(
+        &mut self,
+        wall: i64,
+        ticket: TicketId,
+        shot_no: u8,
+        spec: &str,
+        order_id: Option<String>,
+    ) -> Input {
         let fail = |kiosk: &mut Self, reason: String| {
             kiosk.warn(format!("enqueue: {reason}"));
             Input::EnqueueFailed { reason }
@@ -612,15 +702,25 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             Err(e) => return fail(self, format!("cannot spool the photo: {e}")),
         };
         let meta = serde_json::json!({ "ticket": ticket.to_string(), "shot_no": shot_no, "spec": spec, "order_id": order_id });
-        let job = NewJob { ticket, shot_no, spec_id: spec.to_string(), files: spooled, meta_json: meta.to_string() };
+        let job = NewJob {
+            ticket,
+            shot_no,
+            spec_id: spec.to_string(),
+            files: spooled,
+            meta_json: meta.to_string(),
+        };
         match self.store.enqueue_and_complete(&job, wall) {
             Ok(job_id) => {
                 // The job is durable; the drafts are no longer needed.
                 if let Err(e) = self.drafts.remove_ticket(&ticket) {
                     self.warn(format!("drafts of {ticket} not removed: {e}"));
                 }
-                self.events.push(ShellEvent::Enqueued { job_id: job_id.to_string() });
-                Input::Enqueued { job_id: job_id.to_string() }
+                self.events.push(ShellEvent::Enqueued {
+                    job_id: job_id.to_string(),
+                });
+                Input::Enqueued {
+                    job_id: job_id.to_string(),
+                }
             }
             Err(e) => fail(self, e.to_string()),
         }
@@ -640,7 +740,10 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         {
             self.warn(format!("session end not recorded: {e}"));
         }
-        self.events.push(ShellEvent::SessionEnded { ticket: ticket.map(|t| t.to_string()), outcome: outcome_str });
+        self.events.push(ShellEvent::SessionEnded {
+            ticket: ticket.map(|t| t.to_string()),
+            outcome: outcome_str,
+        });
         self.current = Current::default();
     }
 }

@@ -22,7 +22,12 @@ pub struct GatewayError(pub String);
 /// The unit's payment backend.
 pub trait PaymentGateway {
     /// Creates an order of `amount_fen` (1/100 yuan) for one photo of `ticket`.
-    fn create_order(&mut self, ticket: &TicketId, shot_no: u8, amount_fen: u32) -> Result<Order, GatewayError>;
+    fn create_order(
+        &mut self,
+        ticket: &TicketId,
+        shot_no: u8,
+        amount_fen: u32,
+    ) -> Result<Order, GatewayError>;
     /// The order's current state.
     fn poll(&mut self, order_id: &str) -> Result<OrderStatus, GatewayError>;
     /// Closes the order; a payment arriving later is the backend's to refund.
@@ -35,10 +40,14 @@ pub struct NoGateway;
 
 impl PaymentGateway for NoGateway {
     fn create_order(&mut self, _: &TicketId, _: u8, _: u32) -> Result<Order, GatewayError> {
-        Err(GatewayError("no payment gateway is configured on this kiosk".into()))
+        Err(GatewayError(
+            "no payment gateway is configured on this kiosk".into(),
+        ))
     }
     fn poll(&mut self, _: &str) -> Result<OrderStatus, GatewayError> {
-        Err(GatewayError("no payment gateway is configured on this kiosk".into()))
+        Err(GatewayError(
+            "no payment gateway is configured on this kiosk".into(),
+        ))
     }
     fn cancel(&mut self, _: &str) -> Result<(), GatewayError> {
         Ok(())

@@ -96,7 +96,10 @@ impl Analyzer {
         times.detect_ms = ms(t1 - t0);
 
         // The student is the largest face; anyone else is a second face.
-        let main = faces.iter().max_by(|a, b| a.bbox.width().total_cmp(&b.bbox.width())).copied();
+        let main = faces
+            .iter()
+            .max_by(|a, b| a.bbox.width().total_cmp(&b.bbox.width()))
+            .copied();
         let landmarks = match &main {
             Some(face) => Some(self.mesh.landmarks(img, face)?),
             None => None,
@@ -108,7 +111,11 @@ impl Analyzer {
         let head = main.map(|face| measure_head(img, &face, landmarks.as_ref(), &backdrop));
         let plan = head.map(|h| match h.hair_top_y {
             Some(hair_top_y) => plan_crop(
-                &HeadGeometry { eye_mid: h.eye_mid, face_width: h.face_width, hair_top_y },
+                &HeadGeometry {
+                    eye_mid: h.eye_mid,
+                    face_width: h.face_width,
+                    hair_top_y,
+                },
                 img.dimensions(),
                 &spec.geometry,
                 &spec.output,
@@ -125,7 +132,9 @@ impl Analyzer {
             Some(p) => checks::framing(p.as_ref().map_err(|e| *e)),
             None => checks::framing(Err(FramingProblem::Proportions)).undetermined(),
         });
-        verdict.checks.push(checks::roll(head.map(|h| h.roll_deg), spec.pose.max_roll_deg));
+        verdict
+            .checks
+            .push(checks::roll(head.map(|h| h.roll_deg), spec.pose.max_roll_deg));
         let t3 = clock::monotonic();
         times.checks_ms = ms(t3 - t2);
 
@@ -134,14 +143,27 @@ impl Analyzer {
             let out = &spec.output;
             match standardize(img, p, out) {
                 Ok(s) => {
-                    verdict.checks.push(checks::output_file(Ok((s.jpeg.len(), s.quality)), out.size_min_kb, out.size_max_kb));
+                    verdict.checks.push(checks::output_file(
+                        Ok((s.jpeg.len(), s.quality)),
+                        out.size_min_kb,
+                        out.size_max_kb,
+                    ));
                     standardized = Some(s);
                 }
-                Err(e) => verdict.checks.push(checks::output_file(Err(&e), out.size_min_kb, out.size_max_kb)),
+                Err(e) => verdict
+                    .checks
+                    .push(checks::output_file(Err(&e), out.size_min_kb, out.size_max_kb)),
             }
         }
         times.encode_ms = ms(clock::monotonic() - t3);
-        Ok(Analysis { verdict, faces, head, plan: plan.and_then(Result::ok), standardized, times })
+        Ok(Analysis {
+            verdict,
+            faces,
+            head,
+            plan: plan.and_then(Result::ok),
+            standardized,
+            times,
+        })
     }
 }
 
@@ -156,14 +178,23 @@ impl Analyzer {
         still_over_preview: f64,
     ) -> Result<ui::Guidance, AnalyzeError> {
         let faces = self.detector.detect(preview)?;
-        let line = |zh: &str, en: &str| ui::GuidanceLine { zh: zh.into(), en: en.into() };
+        let line = |zh: &str, en: &str| ui::GuidanceLine {
+            zh: zh.into(),
+            en: en.into(),
+        };
         let mut g = ui::Guidance::default();
-        let Some(main) = faces.iter().max_by(|a, b| a.bbox.width().total_cmp(&b.bbox.width())).copied() else {
-            g.lines.push(line("请坐到镜头正前方", "Please sit in front of the camera"));
+        let Some(main) = faces
+            .iter()
+            .max_by(|a, b| a.bbox.width().total_cmp(&b.bbox.width()))
+            .copied()
+        else {
+            g.lines
+                .push(line("请坐到镜头正前方", "Please sit in front of the camera"));
             return Ok(g);
         };
         if faces.len() > 1 {
-            g.lines.push(line("画面中只能有您一人", "Only you may be in the picture"));
+            g.lines
+                .push(line("画面中只能有您一人", "Only you may be in the picture"));
         }
         let head = measure_head(preview, &main, None, &Backdrop::new(spec.background.rgb));
         if head.roll_deg.abs() > spec.pose.max_roll_deg {
@@ -220,22 +251,44 @@ fn measure_head(img: &RgbImage, face: &Face, lm: Option<&Landmarks468>, backdrop
             };
             let (c1, c2) = (lm.point(CHEEKS.0), lm.point(CHEEKS.1));
             let width = ((c2.x - c1.x) as f64).hypot((c2.y - c1.y) as f64);
-            (mid(RIGHT_EYE_CORNERS), mid(LEFT_EYE_CORNERS), width, lm.point(FOREHEAD_TOP).y as f64)
+            (
+                mid(RIGHT_EYE_CORNERS),
+                mid(LEFT_EYE_CORNERS),
+                width,
+                lm.point(FOREHEAD_TOP).y as f64,
+            )
         }
         None => {
-            let (r, l) = (face.keypoint(Keypoint::RightEye), face.keypoint(Keypoint::LeftEye));
-            ((r.x as f64, r.y as f64), (l.x as f64, l.y as f64), face.bbox.width() as f64, face.bbox.top as f64)
+            let (r, l) = (
+                face.keypoint(Keypoint::RightEye),
+                face.keypoint(Keypoint::LeftEye),
+            );
+            (
+                (r.x as f64, r.y as f64),
+                (l.x as f64, l.y as f64),
+                face.bbox.width() as f64,
+                face.bbox.top as f64,
+            )
         }
     };
     let eye_mid = ((right_eye.0 + left_eye.0) / 2.0, (right_eye.1 + left_eye.1) / 2.0);
     // Image coordinates: y grows downwards, so a positive roll means the subject's left eye (image right)
     // sits lower.
-    let roll_deg = (left_eye.1 - right_eye.1).atan2(left_eye.0 - right_eye.0).to_degrees();
+    let roll_deg = (left_eye.1 - right_eye.1)
+        .atan2(left_eye.0 - right_eye.0)
+        .to_degrees();
     // The hair must start above the forehead; scanning stops there so a dark brow never counts as hair.
     // Backdrop all the way down to the forehead (a backdrop-coloured head covering, say): the forehead's
     // top is the best estimate left.
-    let hair_top_y = backdrop.hair_top(img, eye_mid.0, face_width, forehead_y.min(eye_mid.1)).or(Some(forehead_y));
-    HeadMeasure { eye_mid, face_width, hair_top_y, roll_deg }
+    let hair_top_y = backdrop
+        .hair_top(img, eye_mid.0, face_width, forehead_y.min(eye_mid.1))
+        .or(Some(forehead_y));
+    HeadMeasure {
+        eye_mid,
+        face_width,
+        hair_top_y,
+        roll_deg,
+    }
 }
 
 /// Faces whose centre lies in the crop, and faces outside it. Without a crop every face counts as inside.

@@ -24,8 +24,16 @@ fn result(
         limit: limit.into(),
         message_zh: message_zh.to_string(),
         message_en: message_en.to_string(),
-        guidance_zh: if passed { String::new() } else { guidance_zh.to_string() },
-        guidance_en: if passed { String::new() } else { guidance_en.to_string() },
+        guidance_zh: if passed {
+            String::new()
+        } else {
+            guidance_zh.to_string()
+        },
+        guidance_en: if passed {
+            String::new()
+        } else {
+            guidance_en.to_string()
+        },
     }
 }
 
@@ -40,7 +48,10 @@ pub fn single_face(faces_in_crop: usize, faces_outside: usize) -> CheckResult {
             Some(n),
             "== 1",
             ("未检测到人脸", "No face found"),
-            ("请正对镜头坐好，露出完整面部", "Sit facing the camera with your whole face visible"),
+            (
+                "请正对镜头坐好，露出完整面部",
+                "Sit facing the camera with your whole face visible",
+            ),
         ),
         1 if faces_outside == 0 => result(
             "single_face",
@@ -56,7 +67,10 @@ pub fn single_face(faces_in_crop: usize, faces_outside: usize) -> CheckResult {
             Some(n),
             "== 1",
             ("画面边缘有其他人", "Someone else is at the edge of the picture"),
-            ("请确保拍摄时身后没有其他人", "Make sure nobody else is behind you when shooting"),
+            (
+                "请确保拍摄时身后没有其他人",
+                "Make sure nobody else is behind you when shooting",
+            ),
         ),
         _ => result(
             "single_face",
@@ -64,7 +78,10 @@ pub fn single_face(faces_in_crop: usize, faces_outside: usize) -> CheckResult {
             Some(n),
             "== 1",
             ("画面中有多张人脸", "More than one face in the photo"),
-            ("拍摄时画面中只能有本人，请其他人离开", "Only you may be in the photo; ask others to step away"),
+            (
+                "拍摄时画面中只能有本人，请其他人离开",
+                "Only you may be in the photo; ask others to step away",
+            ),
         ),
     }
 }
@@ -88,7 +105,9 @@ pub fn framing(plan: Result<&CropPlan, FramingProblem>) -> CheckResult {
                 FramingProblem::TooHigh => ("头部位置太高", "The head is too high in the picture"),
                 FramingProblem::TooLow => ("头部位置太低", "The head is too low in the picture"),
                 FramingProblem::OffCentre => ("头部没有居中", "The head is not centred"),
-                FramingProblem::Proportions => ("无法按规格裁剪头部", "The head cannot be cropped to the spec"),
+                FramingProblem::Proportions => {
+                    ("无法按规格裁剪头部", "The head cannot be cropped to the spec")
+                }
             };
             result(
                 "framing",
@@ -127,8 +146,14 @@ pub fn roll(roll_deg: Option<f64>, max_deg: f64) -> CheckResult {
             CheckStatus::Fail,
             Some(round1(r)),
             limit,
-            ("头部歪斜（双眼不在同一水平线）", "Head is tilted (eyes not level)"),
-            ("请摆正头部，双眼保持水平", "Please straighten your head so your eyes are level"),
+            (
+                "头部歪斜（双眼不在同一水平线）",
+                "Head is tilted (eyes not level)",
+            ),
+            (
+                "请摆正头部，双眼保持水平",
+                "Please straighten your head so your eyes are level",
+            ),
         ),
     }
 }

@@ -62,15 +62,22 @@ pub fn decode(args: DecodeArgs) -> anyhow::Result<ExitCode> {
         };
         println!("{line}");
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub fn encode(args: EncodeArgs) -> anyhow::Result<ExitCode> {
     let module_px = if args.frame.is_some() { 4 } else { 8 };
-    let qr = try_qr_image(&args.text, module_px).map_err(|e| anyhow::anyhow!("cannot encode the text: {e}"))?;
+    let qr =
+        try_qr_image(&args.text, module_px).map_err(|e| anyhow::anyhow!("cannot encode the text: {e}"))?;
     match &args.frame {
         Some(frame) => {
-            let bg = image::open(frame).with_context(|| format!("reading {}", frame.display()))?.to_rgb8();
+            let bg = image::open(frame)
+                .with_context(|| format!("reading {}", frame.display()))?
+                .to_rgb8();
             phone_frame(&bg, &qr, &PhonePose::default()).save(&args.out)
         }
         None => qr.save(&args.out),
