@@ -1,1 +1,202 @@
-//! Kiosk configuration (TOML).
+//! Kiosk configuration (TOML): the site, the trusted ticket issuers, the session's timings and rules, the
+//! photo specs. Validated at start with errors that name the key.
+//!
+//! Device selection and driver parameters join this file with the hardware layer; the simulated demo
+//! configures its devices in code.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::session::SessionConfig;
+use crate::ticket::format::VerifyPolicy;
+use crate::ticket::keys::{IssuerPublicKey, TrustedKeys};
+use crate::vision::spec::PhotoSpec;
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KioskConfig {
+    /// This kiosk's site code; tickets for another site are refused.
+    pub site: String,
+    /// Where the database and the spooled photos live (relative paths are relative to the config file).
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    pub tickets: TicketsConfig,
+    #[serde(default)]
+    pub session: SessionConfig,
+    /// Extra photo specs (TOML files) besides the built-in ones.
+    #[serde(default)]
+    pub specs_dir: Option<PathBuf>,
+}
+
+/// Who may issue tickets for this kiosk.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketsConfig {
+    /// Tolerated difference between the issuer's clock and the kiosk's, in seconds.
+    #[serde(default = "default_skew")]
+    pub clock_skew_secs: i64,
+    /// Trusted issuer public keys; list the old and the new key while rotating.
+    pub issuers: Vec<IssuerConfig>,
+}
+
+fn default_skew() -> i64 {
+    300
+}
+
+/// One trusted issuer key.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    pub key_id: u32,
+    /// Ed25519 public key, 64 hex digits.
+    pub public_key: String,
+}
+
+/// Why the configuration cannot be used; every message names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("{path}: {key}: {reason}")]
+    Invalid {
+        path: String,
+        key: String,
+        reason: String,
+    },
+}
+
+impl KioskConfig {
+    pub fn load(path: &Path) -> Result<KioskConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut config: KioskConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            source: Box::new(e),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.data_dir = config.data_dir.map(|d| base.join(d));
+        config.specs_dir = config.specs_dir.map(|d| base.join(d));
+        config.validate(&path.display().to_string())?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            path: path.into(),
+            key: key.into(),
+            reason,
+        };
+        if self.site.trim().is_empty() {
+            return Err(invalid("site", "must not be empty".into()));
+        }
+        if self.tickets.issuers.is_empty() {
+            return Err(invalid(
+                "tickets.issuers",
+                "at least one trusted issuer key is needed".into(),
+            ));
+        }
+        if !(0..=86_400).contains(&self.tickets.clock_skew_secs) {
+            return Err(invalid("tickets.clock_skew_secs", "must be 0..=86400".into()));
+        }
+        self.trusted_keys().map_err(|e| invalid("tickets.issuers", e))?;
+        let specs = self.specs().map_err(|e| invalid("specs_dir", e))?;
+        for t in &self.session.photo_types {
+            if !specs.iter().any(|s| s.id == t.id) {
+                return Err(invalid(
+                    "session.photo_types",
+                    format!("no photo spec with id {:?}", t.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The trusted issuer keys.
+    pub fn trusted_keys(&self) -> Result<TrustedKeys, String> {
+        let mut keys = TrustedKeys::new();
+        for (i, issuer) in self.tickets.issuers.iter().enumerate() {
+            let key = IssuerPublicKey::from_hex(issuer.key_id, &issuer.public_key)
+                .map_err(|e| format!("issuer #{}: {e}", i + 1))?;
+            keys.insert(key).map_err(|e| format!("issuer #{}: {e}", i + 1))?;
+        }
+        Ok(keys)
+    }
+
+    pub fn verify_policy(&self) -> VerifyPolicy {
+        let mut policy = VerifyPolicy::new(self.site.clone());
+        policy.max_clock_skew_secs = self.tickets.clock_skew_secs;
+        policy
+    }
+
+    /// The built-in specs plus those in `specs_dir`.
+    pub fn specs(&self) -> Result<Vec<PhotoSpec>, String> {
+        let mut specs = PhotoSpec::builtin();
+        if let Some(dir) = &self.specs_dir {
+            let mut files: Vec<_> = std::fs::read_dir(dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+            for f in files {
+                let spec = PhotoSpec::load(&f).map_err(|e| e.to_string())?;
+                specs.retain(|s| s.id != spec.id);
+                specs.push(spec);
+            }
+        }
+        Ok(specs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29";
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kiosk.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_minimal_config_loads_with_defaults() {
+        let (_d, p) = write(&format!(
+            "site = \"S1\"\ndata_dir = \"data\"\n[tickets]\nissuers = [{{ key_id = 7, public_key = \"{KEY}\" }}]\n"
+        ));
+        let c = KioskConfig::load(&p).unwrap();
+        assert_eq!(c.tickets.clock_skew_secs, 300);
+        assert_eq!(
+            c.data_dir.as_deref(),
+            Some(p.parent().unwrap().join("data").as_path())
+        );
+        assert_eq!(c.trusted_keys().unwrap().len(), 1);
+        assert_eq!(c.session.default_shots, 3);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let (_d, p) = write("site = \"S1\"\n[tickets]\nissuers = []\n");
+        let e = KioskConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("tickets.issuers"), "{e}");
+        let (_d, p) = write("site = \"S1\"\n[tickets]\nissuers = [{ key_id = 1, public_key = \"zz\" }]\n");
+        let e = KioskConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("tickets.issuers") && e.contains("#1"), "{e}");
+        let (_d, p) = write(&format!(
+            "site = \"S1\"\nsitee = 1\n[tickets]\nissuers = [{{ key_id = 7, public_key = \"{KEY}\" }}]\n"
+        ));
+        let e = KioskConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("sitee"), "{e}");
+    }
+}

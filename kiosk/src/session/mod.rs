@@ -628,7 +628,9 @@ impl Session {
         } else {
             ctx.failures_in_a_row = ctx.failures_in_a_row.saturating_add(1);
             self.fx.push(Effect::RecordCheckFailure { ticket, shot_no });
-            if fail_limit > 0 && ctx.failures_in_a_row >= fail_limit {
+            // A cool-down only means something while shots remain: with none left the student is told
+            // they are out of shots, not to come back at a time when they still could not shoot.
+            if fail_limit > 0 && ctx.failures_in_a_row >= fail_limit && ctx.shots_left() > 0 {
                 // The store resets its count with the cool-down; mirror it.
                 ctx.failures_in_a_row = 0;
                 self.fx.push(Effect::StartCooldown { ticket, minutes });

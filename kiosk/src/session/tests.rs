@@ -1200,6 +1200,28 @@ fn test_checking_fail_limit_starts_cooldown() {
 }
 
 #[test]
+fn test_checking_fail_limit_on_the_last_shot_is_out_of_shots_not_a_cooldown() {
+    let mut r = framing_with(
+        cfg(),
+        TicketStatus {
+            shots_used: 2,
+            failures_in_a_row: 2,
+            ..status()
+        },
+    );
+    let shot = shoot(&mut r);
+    assert_eq!(shot, 3);
+    let fx = r.input(checked(shot, failing()));
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::StartCooldown { .. })),
+        "no cool-down when nothing is left to shoot: {fx:?}"
+    );
+    assert_eq!(r.state(), StateKind::Result);
+    r.ui(Intent::Continue);
+    assert_eq!(r.outcomes(), vec![Outcome::OutOfShots]);
+}
+
+#[test]
 fn test_result_pass_resets_failures_in_a_row() {
     let mut r = result_passed_with(
         cfg(),

@@ -4,8 +4,25 @@
 //! This module owns the binary layout, signing, and verification against trusted issuer keys. It does not
 //! know about shots already used, locks or completion: those live in the store, and the shell combines
 //! the two (see [`Rejection::AlreadyCompleted`] and [`Rejection::Locked`]).
+//!
+//! - [`format`]: binary layout v1, the `GK1:` + base45 text form, [`issue`] and [`verify`].
+//! - [`keys`]: issuer signing keys, trusted public keys, and their text files.
+//! - [`qr`]: rendering a ticket as a QR image and as a phone held up to the camera (demo and tests).
+//!
+//! The layout and file formats are documented in `docs/ticket-format.md`.
 
 use std::fmt;
+
+pub mod format;
+pub mod keys;
+pub mod qr;
+
+pub use format::{
+    FORMAT_VERSION, IssueError, MAX_TEXT_LEN, MAX_TICKET_BYTES, TEXT_PREFIX, VerifyPolicy, issue, mask_name,
+    validate, verify, verify_signature,
+};
+pub use keys::{IssuerKey, IssuerPublicKey, KeyError, TrustedKeys, derived_key_id};
+pub use qr::{PhonePose, QrTooLong, phone_frame, qr_image, try_qr_image};
 
 /// A 16-byte random ticket id, shown as lowercase hex.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

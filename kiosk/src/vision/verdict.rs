@@ -32,6 +32,15 @@ pub struct CheckResult {
     pub guidance_en: String,
 }
 
+impl CheckResult {
+    /// The same check, marked as not measurable (its message stays; the value is dropped).
+    pub fn undetermined(mut self) -> CheckResult {
+        self.status = CheckStatus::Undetermined;
+        self.value = None;
+        self
+    }
+}
+
 /// Every check run on one image.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Verdict {

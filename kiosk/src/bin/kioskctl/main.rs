@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod qr;
 mod ticket;
 
 #[derive(Debug, Parser)]
@@ -29,6 +30,10 @@ enum Command {
     },
     /// Run the photo checks on image files and print one JSON line per image.
     Check(check::CheckArgs),
+    /// Decode QR codes in image files as the kiosk's camera path does; one JSON line per image.
+    QrDecode(qr::DecodeArgs),
+    /// Render text as a QR code (optionally as a phone held up in a camera frame).
+    QrEncode(qr::EncodeArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +41,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ticket { cmd } => ticket::run(cmd),
         Command::Check(args) => check::run(args),
+        Command::QrDecode(args) => qr::decode(args),
+        Command::QrEncode(args) => qr::encode(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,23 @@
+//! Simulated twins of every device and fault injectors that wrap any implementation.
+//!
+//! Everything here is deterministic on the caller's virtual timeline: the same script, the same
+//! seed and the same sequence of `now` values give the same results, so the whole kiosk runs and
+//! is tested on a laptop. The fault injectors are ordinary implementations of the same traits
+//! (after smoltcp's `FaultInjector`), so they compose: `FaultyCamera<FaultyCamera<SimCamera>>`.
+//! Deliberately no threads, sleeps or clock reads.
+
+mod buttons;
+mod camera;
+mod fault;
+mod lights;
+mod qr;
+mod rng;
+mod seat;
+
+pub use buttons::SimButtons;
+pub use camera::{FrameScript, Phase, PreviewFit, SimCamera, SimCameraConfig, SimCameraError};
+pub use fault::{FaultyCamera, FaultySeat, InjectedError, StuckButton, Window};
+pub use lights::SimLights;
+pub use qr::SimQrScanner;
+pub use rng::SplitMix64;
+pub use seat::{SimSeat, SimSeatConfig, SimSeatError};

@@ -1,0 +1,811 @@
+//! The shell: the one place with IO. It owns the devices, the store, the analyzer and the clock, feeds
+//! the pure [`Session`] its inputs and executes the effects it returns, in order.
+//!
+//! Time comes in as an argument ([`Kiosk::input`], [`Kiosk::tick`]): the real main loop passes the
+//! monotonic clock, the demo and the tests a virtual one, so the same code runs on both. Wall-clock
+//! seconds (ticket validity, cool-downs, records) are derived from the same `now` and a wall origin fixed
+//! at construction.
+//!
+//! What it deliberately does not do: decide anything the session decides (which screen, whether a shot
+//! may be taken, when to lock). It executes, records and reports.
+
+pub mod demo;
+pub mod files;
+pub mod payment;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hal::supervisor::{DeviceEvent, DeviceId, Supervisor, SupervisorConfig};
+use hal::{Camera, Error as _, Lights, Millis, Seat};
+use image::RgbImage;
+use serde::Serialize;
+
+use crate::session::{
+    self, Candidate, Device, Effect, Input, Outcome, PreviewPurpose, Session, SessionConfig, TicketStatus,
+};
+use crate::store::{CheckRow, NewJob, SessionId, ShotCheck, Store, StoreError};
+use crate::ticket::format::{VerifyPolicy, verify};
+use crate::ticket::keys::TrustedKeys;
+use crate::ticket::{Rejection, Ticket, TicketId};
+use crate::vision::CheckStatus;
+use crate::vision::analyze::Analyzer;
+use crate::vision::spec::PhotoSpec;
+use crate::vision::standardize::encode_jpeg;
+use files::{Drafts, ROLE_ORIGINAL, ROLE_RECORD, ROLE_STANDARDIZED};
+use payment::PaymentGateway;
+
+/// How often a preview frame is analysed for guidance while framing. Detection on a preview frame is a
+/// few milliseconds; five times a second is plenty for advice that must not flicker.
+const GUIDANCE_EVERY: Duration = Duration::from_millis(200);
+/// How often a preview frame is scanned for a QR code while waiting for a ticket.
+const QR_EVERY: Duration = Duration::from_millis(100);
+/// How often a camera that is down is asked to reconnect.
+const RECONNECT_EVERY: Duration = Duration::from_millis(1000);
+/// Quality of the original capture kept for re-processing until the upload is confirmed.
+const ORIGINAL_JPEG_QUALITY: u8 = 92;
+
+/// What happened, for the demo's report, the tests and (later) the operator's log.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ShellEvent {
+    Screen { screen: String, text: String },
+    TicketRejected { code: String, message_en: String },
+    TicketAccepted { ticket: String, shots_used: u8 },
+    ShotConsumed { shot_no: u8 },
+    Verdict(ShotVerdict),
+    Enqueued { job_id: String },
+    SessionEnded { ticket: Option<String>, outcome: String },
+    DeviceDown { device: String, reason: String },
+    DeviceUp { device: String },
+    Warning { message: String },
+}
+
+/// One shot's verdict, as reported.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShotVerdict {
+    pub shot_no: u8,
+    pub passed: bool,
+    /// Ids of the checks that blocked a pass.
+    pub failed: Vec<String>,
+    /// Shutter-to-verdict time on this machine, standardized JPEG included.
+    pub ms: f64,
+}
+
+/// Why the kiosk could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+}
+
+/// Everything the shell needs besides the devices.
+#[derive(Debug)]
+pub struct Parts {
+    pub data_dir: PathBuf,
+    pub session: SessionConfig,
+    pub keys: TrustedKeys,
+    pub policy: VerifyPolicy,
+    pub specs: Vec<PhotoSpec>,
+    /// Unix seconds at `origin`.
+    pub wall_origin: i64,
+}
+
+/// Per-session state of the shell (the session machine has its own).
+#[derive(Debug, Default)]
+struct Current {
+    store_session: Option<SessionId>,
+    ticket: Option<Ticket>,
+    stills: BTreeMap<u8, RgbImage>,
+}
+
+/// The kiosk: devices, store, analyzer and session, wired.
+pub struct Kiosk<C: Camera, S: Seat, L: Lights> {
+    origin: Instant,
+    wall_origin: i64,
+    session: Session,
+    store: Store,
+    keys: TrustedKeys,
+    policy: VerifyPolicy,
+    specs: Vec<PhotoSpec>,
+    analyzer: Analyzer,
+    gateway: Box<dyn PaymentGateway>,
+    camera: C,
+    seat: S,
+    lights: L,
+    supervisor: Supervisor,
+    qr: hal::CameraQr,
+    preview: Option<PreviewPurpose>,
+    last_qr: Option<Instant>,
+    last_guidance: Option<Instant>,
+    last_reconnect: Option<Instant>,
+    data_dir: PathBuf,
+    drafts: Drafts,
+    current: Current,
+    last_screen: Option<String>,
+    events: Vec<ShellEvent>,
+}
+
+impl<C: Camera, S: Seat, L: Lights> std::fmt::Debug for Kiosk<C, S, L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kiosk")
+            .field("state", &self.session.state())
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
+
+impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
+    /// Opens the store in `parts.data_dir` (creating it) and applies the session's start-up effects.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        parts: Parts,
+        analyzer: Analyzer,
+        gateway: Box<dyn PaymentGateway>,
+        camera: C,
+        seat: S,
+        lights: L,
+        now: Instant,
+    ) -> Result<Kiosk<C, S, L>, ShellError> {
+        std::fs::create_dir_all(&parts.data_dir).map_err(|source| ShellError::DataDir {
+            path: parts.data_dir.clone(),
+            source,
+        })?;
+        let store = Store::open(parts.data_dir.join("kiosk.db"))?;
+        // Sessions a crash left open are closed as abandoned; their consumed shots stay consumed.
+        store.abandon_open_sessions(parts.wall_origin)?;
+        let session = Session::new(parts.session, now);
+        let mut kiosk = Kiosk {
+            origin: now,
+            wall_origin: parts.wall_origin,
+            session,
+            store,
+            keys: parts.keys,
+            policy: parts.policy,
+            specs: parts.specs,
+            analyzer,
+            gateway,
+            camera,
+            seat,
+            lights,
+            supervisor: Supervisor::new(SupervisorConfig::default()),
+            qr: hal::CameraQr::new(hal::qr::decode),
+            preview: None,
+            last_qr: None,
+            last_guidance: None,
+            last_reconnect: None,
+            drafts: Drafts::new(&parts.data_dir),
+            data_dir: parts.data_dir,
+            current: Current::default(),
+            last_screen: None,
+            events: Vec::new(),
+        };
+        let effects = kiosk.session.startup_effects();
+        kiosk.execute(now, effects);
+        Ok(kiosk)
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The camera, for a simulation that changes what is in front of it.
+    pub fn camera_mut(&mut self) -> &mut C {
+        &mut self.camera
+    }
+
+    pub fn seat_mut(&mut self) -> &mut S {
+        &mut self.seat
+    }
+
+    pub fn lights(&self) -> &L {
+        &self.lights
+    }
+
+    /// Events since the last call.
+    pub fn take_events(&mut self) -> Vec<ShellEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Unix seconds at `now`.
+    pub fn wall(&self, now: Instant) -> i64 {
+        self.wall_origin + now.saturating_duration_since(self.origin).as_secs() as i64
+    }
+
+    fn millis(&self, now: Instant) -> Millis {
+        Millis::from_duration(now.saturating_duration_since(self.origin))
+    }
+
+    /// A touch, a button or any other input.
+    pub fn input(&mut self, now: Instant, input: Input) {
+        let effects = self.session.handle(now, input);
+        self.execute(now, effects);
+    }
+
+    /// When [`Kiosk::tick`] next has work to do on its own: the session's timer, or the next preview frame.
+    pub fn next_wakeup(&self, now: Instant) -> Instant {
+        let preview = match self.preview {
+            Some(PreviewPurpose::QrScan) => Some(self.last_qr.map_or(now, |t| t + QR_EVERY)),
+            Some(PreviewPurpose::Framing) => Some(self.last_guidance.map_or(now, |t| t + GUIDANCE_EVERY)),
+            None => None,
+        };
+        let reconnect = (!self.supervisor.is_up(DeviceId::Camera))
+            .then(|| self.last_reconnect.map_or(now, |t| t + RECONNECT_EVERY));
+        [
+            self.session.poll_timeout(),
+            preview,
+            reconnect,
+            Some(now + Duration::from_millis(250)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now)
+        .max(now)
+    }
+
+    /// The main loop's body: session timers, the seat, the camera preview (QR or guidance), reconnects.
+    pub fn tick(&mut self, now: Instant) {
+        if self.session.poll_timeout().is_some_and(|t| t <= now) {
+            let effects = self.session.handle_timeout(now);
+            self.execute(now, effects);
+        }
+        let t = self.millis(now);
+        let seat = self.seat.poll(t);
+        self.observe(
+            now,
+            DeviceId::Seat,
+            seat.as_ref().map(|_| ()).map_err(|e| e.kind()),
+        );
+        if !self.supervisor.is_up(DeviceId::Camera) {
+            if self.last_reconnect.is_none_or(|l| now >= l + RECONNECT_EVERY) {
+                self.last_reconnect = Some(now);
+                let r = self.camera.reconnect(t).map_err(|e| e.kind());
+                self.observe(now, DeviceId::Camera, r);
+            }
+            return;
+        }
+        match self.preview {
+            Some(PreviewPurpose::QrScan) if self.last_qr.is_none_or(|l| now >= l + QR_EVERY) => {
+                self.last_qr = Some(now);
+                let frame = self.camera.preview_frame(t);
+                let ok = frame.as_ref().map(|_| ()).map_err(|e| e.kind());
+                if let Ok(frame) = &frame {
+                    self.qr.offer(frame);
+                }
+                self.observe(now, DeviceId::Camera, ok);
+                if let Ok(Some(payload)) = hal::QrSource::poll(&mut self.qr, t) {
+                    self.input(now, Input::Qr(payload));
+                }
+            }
+            Some(PreviewPurpose::Framing) if self.last_guidance.is_none_or(|l| now >= l + GUIDANCE_EVERY) => {
+                self.last_guidance = Some(now);
+                let frame = self.camera.preview_frame(t);
+                let ok = frame.as_ref().map(|_| ()).map_err(|e| e.kind());
+                self.observe(now, DeviceId::Camera, ok);
+                if let Ok(frame) = frame {
+                    let spec = self.spec_for_session();
+                    match self.analyzer.guidance(&frame.image, &spec) {
+                        Ok(g) => self.input(now, Input::Guidance(g)),
+                        Err(e) => self.warn(format!("guidance: {e}")),
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.note_screen();
+    }
+
+    fn spec_for_session(&self) -> PhotoSpec {
+        // The photo type chosen in the session is carried by RunChecks; for guidance the default spec's
+        // geometry is what matters (every shipped spec shares it).
+        self.specs.first().cloned().unwrap_or_else(|| {
+            PhotoSpec::builtin_by_id(crate::vision::spec::DEFAULT_SPEC).expect("built-in spec exists")
+        })
+    }
+
+    /// Feeds a device call's outcome to the supervisor and turns a transition into a session input.
+    fn observe(&mut self, now: Instant, device: DeviceId, result: Result<(), hal::ErrorKind>) {
+        let Some(event) = self.supervisor.observe(device, result) else {
+            return;
+        };
+        let input = match event {
+            DeviceEvent::Down { device, kind } => {
+                let reason = hal::supervisor::reason(device, kind);
+                let hint = hal::supervisor::hint(device, kind);
+                self.events.push(ShellEvent::DeviceDown {
+                    device: device.as_str().into(),
+                    reason: reason.en.clone(),
+                });
+                Input::DeviceFault {
+                    device: session_device(device),
+                    reason_zh: reason.zh,
+                    reason_en: reason.en,
+                    hint_zh: hint.zh.into(),
+                    hint_en: hint.en.into(),
+                }
+            }
+            DeviceEvent::Up { device } => {
+                self.events.push(ShellEvent::DeviceUp {
+                    device: device.as_str().into(),
+                });
+                Input::DeviceRecovered {
+                    device: session_device(device),
+                }
+            }
+        };
+        self.input(now, input);
+    }
+
+    fn warn(&mut self, message: String) {
+        tracing::warn!("{message}");
+        self.events.push(ShellEvent::Warning { message });
+    }
+
+    fn note_screen(&mut self) {
+        let view = self.session.view();
+        let screen = format!("{:?}", self.session.state());
+        let text = ui::text::render(&view);
+        if self.last_screen.as_deref() != Some(text.as_str()) {
+            self.last_screen = Some(text.clone());
+            self.events.push(ShellEvent::Screen { screen, text });
+        }
+    }
+
+    /// Executes effects in order, feeding answers back to the session until it has nothing more to say.
+    fn execute(&mut self, now: Instant, effects: Vec<Effect>) {
+        let mut queue: VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
+            match self.run(now, effect) {
+                Step::Done => {}
+                Step::Answer(input) => queue.extend(self.session.handle(now, input)),
+                // The rest of this batch must not run (e.g. no capture after a shot that was not
+                // recorded): hand the failure to the session and continue with what it says instead.
+                Step::Abort(input) => {
+                    queue.clear();
+                    queue.extend(self.session.handle(now, input));
+                }
+            }
+        }
+        self.note_screen();
+    }
+
+    fn store_fault(&mut self, what: &str, e: &StoreError) -> Input {
+        self.warn(format!("{what}: {e}"));
+        Input::DeviceFault {
+            device: Device::Store,
+            reason_zh: "数据存储故障".into(),
+            reason_en: format!("storage fault ({what})"),
+            hint_zh: "检查存储卡是否已满或损坏，查看日志".into(),
+            hint_en: "Check whether the storage card is full or damaged; read the log".into(),
+        }
+    }
+
+    fn run(&mut self, now: Instant, effect: Effect) -> Step {
+        let t = self.millis(now);
+        let wall = self.wall(now);
+        match effect {
+            Effect::SetLights(mode) => {
+                let r = self.lights.set_mode(hal_light(mode), t).map_err(|e| e.kind());
+                self.observe(now, DeviceId::Lights, r);
+                Step::Done
+            }
+            Effect::StartPreview(purpose) => {
+                self.preview = Some(purpose);
+                self.qr.reset();
+                self.last_qr = None;
+                self.last_guidance = None;
+                Step::Done
+            }
+            Effect::StopPreview => {
+                self.preview = None;
+                Step::Done
+            }
+            Effect::Seat(cmd) => {
+                let r = self.seat.command(hal_seat(cmd), t).map_err(|e| e.kind());
+                self.observe(now, DeviceId::Seat, r);
+                Step::Done
+            }
+            Effect::VerifyTicket(payload) => Step::Answer(self.verify(wall, &payload)),
+            Effect::ConsumeShot { ticket, shot_no } => {
+                let sid = match self.store_session(wall) {
+                    Ok(sid) => sid,
+                    Err(e) => return Step::Abort(self.store_fault("begin session", &e)),
+                };
+                match self.store.consume_shot(&ticket, sid, wall) {
+                    Ok(n) => {
+                        if n != shot_no {
+                            self.warn(format!("store numbered the shot {n}, the session {shot_no}"));
+                        }
+                        self.events.push(ShellEvent::ShotConsumed { shot_no: n });
+                        Step::Done
+                    }
+                    Err(e) => Step::Abort(self.store_fault("consume shot", &e)),
+                }
+            }
+            Effect::Capture { shot_no } => {
+                // Exposure and white balance stay fixed for the still, so the lights' shoot mode decides them.
+                if let Err(e) = self.camera.lock_exposure(true) {
+                    self.warn(format!("exposure lock: {e}"));
+                }
+                let still = self.camera.capture_still(t);
+                let _ = self.camera.lock_exposure(false);
+                match still {
+                    Ok(frame) => {
+                        self.observe(now, DeviceId::Camera, Ok(()));
+                        self.current.stills.insert(shot_no, frame.image);
+                        Step::Answer(Input::Captured { shot_no })
+                    }
+                    Err(e) => {
+                        let reason = e.to_string();
+                        self.observe(now, DeviceId::Camera, Err(e.kind()));
+                        Step::Answer(Input::CaptureFailed { reason })
+                    }
+                }
+            }
+            Effect::RunChecks { shot_no, spec } => self.run_checks(wall, shot_no, &spec),
+            // The store counts candidates, liveness failures and failures in a row when the verdict is
+            // recorded (`record_check`), in the same transaction as the verdict itself; these effects
+            // only confirm what is already durable.
+            Effect::StoreCandidate { .. }
+            | Effect::RecordLivenessFailure { .. }
+            | Effect::RecordCheckFailure { .. } => Step::Done,
+            Effect::LockTicket { ticket } => match self.store.lock_ticket(&ticket, "liveness", wall) {
+                Ok(_) => Step::Done,
+                Err(e) => Step::Answer(self.store_fault("lock ticket", &e)),
+            },
+            Effect::StartCooldown { ticket, minutes } => {
+                match self
+                    .store
+                    .set_cooldown(&ticket, wall + i64::from(minutes) * 60, wall)
+                {
+                    Ok(_) => Step::Done,
+                    Err(e) => Step::Answer(self.store_fault("cool-down", &e)),
+                }
+            }
+            Effect::CreateOrder {
+                ticket,
+                shot_no,
+                amount_fen,
+            } => match self.gateway.create_order(&ticket, shot_no, amount_fen) {
+                Ok(o) => Step::Answer(Input::OrderCreated {
+                    order_id: o.order_id,
+                    qr_url: o.qr_url,
+                }),
+                Err(e) => Step::Answer(Input::OrderFailed {
+                    reason: e.to_string(),
+                }),
+            },
+            Effect::PollOrder { order_id } => match self.gateway.poll(&order_id) {
+                Ok(status) => Step::Answer(Input::OrderStatus { order_id, status }),
+                Err(e) => Step::Answer(Input::OrderFailed {
+                    reason: e.to_string(),
+                }),
+            },
+            Effect::CancelOrder { order_id } => {
+                if let Err(e) = self.gateway.cancel(&order_id) {
+                    self.warn(format!("cancel order {order_id}: {e}"));
+                }
+                Step::Done
+            }
+            Effect::Enqueue {
+                ticket,
+                shot_no,
+                spec,
+                order_id,
+            } => Step::Answer(self.enqueue(wall, ticket, shot_no, &spec, order_id)),
+            Effect::SessionEnded { ticket, outcome } => {
+                self.end_session(wall, ticket, &outcome);
+                Step::Done
+            }
+        }
+    }
+
+    fn store_session(&mut self, wall: i64) -> Result<SessionId, StoreError> {
+        if let Some(sid) = self.current.store_session {
+            return Ok(sid);
+        }
+        let sid = self.store.begin_session(wall)?;
+        self.current.store_session = Some(sid);
+        Ok(sid)
+    }
+
+    fn verify(&mut self, wall: i64, payload: &[u8]) -> Input {
+        if let Err(e) = self.store_session(wall) {
+            return self.store_fault("begin session", &e);
+        }
+        let ticket = match verify(payload, &self.keys, &self.policy, wall) {
+            Ok(t) => t,
+            Err(rejection) => return self.rejected(rejection),
+        };
+        match self.store.admit_ticket(&ticket, wall) {
+            Err(e) => self.store_fault("admit ticket", &e),
+            Ok(Err(rejection)) => self.rejected(rejection),
+            Ok(Ok(state)) => {
+                self.events.push(ShellEvent::TicketAccepted {
+                    ticket: ticket.id.to_string(),
+                    shots_used: state.shots_used,
+                });
+                self.current.ticket = Some(ticket.clone());
+                // A draft records the spec it passed against; it is filed under that spec.
+                let spec_of = |shot_no: u8| {
+                    self.drafts
+                        .spec_of(&ticket.id, shot_no)
+                        .unwrap_or_else(|| crate::vision::spec::DEFAULT_SPEC.to_string())
+                };
+                let candidates = state
+                    .candidates
+                    .iter()
+                    .map(|c| Candidate {
+                        shot_no: c.shot_no,
+                        spec: spec_of(c.shot_no),
+                    })
+                    .collect();
+                Input::TicketVerified(Ok(TicketStatus {
+                    ticket,
+                    shots_used: state.shots_used,
+                    shots_granted: state.shots_granted,
+                    liveness_failures: state.liveness_failures.min(255) as u8,
+                    failures_in_a_row: state.consecutive_fails.min(255) as u8,
+                    candidates,
+                }))
+            }
+        }
+    }
+
+    fn rejected(&mut self, rejection: Rejection) -> Input {
+        tracing::info!(code = rejection.code(), "ticket refused: {rejection}");
+        self.events.push(ShellEvent::TicketRejected {
+            code: rejection.code().into(),
+            message_en: rejection.message_en(),
+        });
+        Input::TicketVerified(Err(rejection))
+    }
+
+    fn run_checks(&mut self, wall: i64, shot_no: u8, spec_id: &str) -> Step {
+        let Some(ticket) = self.current.ticket.clone() else {
+            return Step::Answer(Input::CaptureFailed {
+                reason: "no ticket in hand".into(),
+            });
+        };
+        let Some(still) = self.current.stills.get(&shot_no) else {
+            return Step::Answer(Input::CaptureFailed {
+                reason: format!("no still for shot {shot_no}"),
+            });
+        };
+        let spec = match self.specs.iter().find(|s| s.id == spec_id) {
+            Some(s) => s.clone(),
+            None => {
+                self.warn(format!("unknown spec {spec_id:?}"));
+                return Step::Answer(Input::DeviceFault {
+                    device: Device::Vision,
+                    reason_zh: "照片规格配置错误".into(),
+                    reason_en: format!("photo spec {spec_id:?} is not configured"),
+                    hint_zh: "检查配置文件中的照片规格".into(),
+                    hint_en: "Check the photo specs in the configuration".into(),
+                });
+            }
+        };
+        let started = crate::clock::monotonic();
+        let analysis = match self.analyzer.analyze(still, &spec) {
+            Ok(a) => a,
+            Err(e) => {
+                self.warn(format!("checks failed to run: {e}"));
+                return Step::Answer(Input::DeviceFault {
+                    device: Device::Vision,
+                    reason_zh: "照片检测模块故障".into(),
+                    reason_en: format!("photo checks cannot run: {e}"),
+                    hint_zh: "运行 scripts/setup.sh 检查模型文件".into(),
+                    hint_en: "Run scripts/setup.sh to check the model files".into(),
+                });
+            }
+        };
+        let ms = (crate::clock::monotonic() - started).as_secs_f64() * 1000.0;
+        let verdict = analysis.verdict;
+        // No liveness check exists yet (the checks issue adds it), so nothing can fail it.
+        let liveness_failed = false;
+        let passed = verdict.passed() && analysis.standardized.is_some();
+        let record = serde_json::json!({
+            "shot_no": shot_no,
+            "spec": spec.id,
+            "passed": passed,
+            "checks": verdict.checks,
+            "times_ms": analysis.times,
+        });
+        let record_json = record.to_string();
+        let rows: Vec<CheckRow> = verdict
+            .checks
+            .iter()
+            .map(|c| CheckRow {
+                id: c.id.to_string(),
+                status: status_str(c.status).into(),
+                value: c.value,
+            })
+            .collect();
+        if passed {
+            // The draft must be on disk before the store calls the shot a candidate.
+            let original = match encode_jpeg(still, ORIGINAL_JPEG_QUALITY, spec.output.dpi) {
+                Ok(j) => j,
+                Err(e) => {
+                    return Step::Answer(
+                        self.store_fault("encode original", &StoreError::Invalid(e.to_string())),
+                    );
+                }
+            };
+            let standardized = analysis
+                .standardized
+                .as_ref()
+                .map(|s| s.jpeg.as_slice())
+                .unwrap_or_default();
+            let files = [
+                (ROLE_STANDARDIZED, standardized),
+                (ROLE_ORIGINAL, &original[..]),
+                (ROLE_RECORD, record_json.as_bytes()),
+            ];
+            if let Err(e) = self.drafts.save(&ticket.id, shot_no, &files) {
+                return Step::Answer(self.store_fault("save draft", &StoreError::Invalid(e.to_string())));
+            }
+        }
+        let check = ShotCheck {
+            passed,
+            liveness_failed,
+            record_json: &record_json,
+            per_check: &rows,
+        };
+        if let Err(e) = self.store.record_check(&ticket.id, shot_no, &check, wall) {
+            return Step::Answer(self.store_fault("record check", &e));
+        }
+        let failed = verdict.blocking().map(|c| c.id.to_string()).collect();
+        self.events.push(ShellEvent::Verdict(ShotVerdict {
+            shot_no,
+            passed,
+            failed,
+            ms: (ms * 10.0).round() / 10.0,
+        }));
+        Step::Answer(Input::Checked {
+            shot_no,
+            verdict,
+            liveness_failed,
+        })
+    }
+
+    fn enqueue(
+        &mut self,
+        wall: i64,
+        ticket: TicketId,
+        shot_no: u8,
+        spec: &str,
+        order_id: Option<String>,
+    ) -> Input {
+        let fail = |kiosk: &mut Self, reason: String| {
+            kiosk.warn(format!("enqueue: {reason}"));
+            Input::EnqueueFailed { reason }
+        };
+        let files = match self.drafts.load(&ticket, shot_no) {
+            Ok(f) => f,
+            Err(e) => return fail(self, format!("draft of shot {shot_no} is unreadable: {e}")),
+        };
+        let job_key = format!("{ticket}-{shot_no}");
+        let spooled = match files::spool_job(&self.data_dir.join("spool"), &job_key, &files) {
+            Ok(s) => s,
+            Err(e) => return fail(self, format!("cannot spool the photo: {e}")),
+        };
+        let meta = serde_json::json!({ "ticket": ticket.to_string(), "shot_no": shot_no, "spec": spec, "order_id": order_id });
+        let job = NewJob {
+            ticket,
+            shot_no,
+            spec_id: spec.to_string(),
+            files: spooled,
+            meta_json: meta.to_string(),
+        };
+        match self.store.enqueue_and_complete(&job, wall) {
+            Ok(job_id) => {
+                // The job is durable; the drafts are no longer needed.
+                if let Err(e) = self.drafts.remove_ticket(&ticket) {
+                    self.warn(format!("drafts of {ticket} not removed: {e}"));
+                }
+                self.events.push(ShellEvent::Enqueued {
+                    job_id: job_id.to_string(),
+                });
+                Input::Enqueued {
+                    job_id: job_id.to_string(),
+                }
+            }
+            Err(e) => fail(self, e.to_string()),
+        }
+    }
+
+    fn end_session(&mut self, wall: i64, ticket: Option<TicketId>, outcome: &Outcome) {
+        let outcome_str = outcome_code(outcome);
+        let sid = match self.store_session(wall) {
+            Ok(sid) => Some(sid),
+            Err(e) => {
+                self.warn(format!("session not recorded: {e}"));
+                None
+            }
+        };
+        if let Some(sid) = sid
+            && let Err(e) = self.store.end_session(sid, ticket.as_ref(), &outcome_str, wall)
+        {
+            self.warn(format!("session end not recorded: {e}"));
+        }
+        self.events.push(ShellEvent::SessionEnded {
+            ticket: ticket.map(|t| t.to_string()),
+            outcome: outcome_str,
+        });
+        self.current = Current::default();
+    }
+}
+
+enum Step {
+    Done,
+    Answer(Input),
+    Abort(Input),
+}
+
+fn status_str(s: CheckStatus) -> &'static str {
+    match s {
+        CheckStatus::Pass => "pass",
+        CheckStatus::Fail => "fail",
+        CheckStatus::Advisory => "advisory",
+        CheckStatus::Undetermined => "undetermined",
+    }
+}
+
+/// The outcome as a short stable code for the store and reports.
+pub fn outcome_code(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Rejected(code) => format!("rejected:{code}"),
+        Outcome::Fault(device) => format!("fault:{device:?}").to_lowercase(),
+        other => {
+            let s = format!("{other:?}");
+            // CamelCase to snake_case.
+            let mut out = String::new();
+            for (i, ch) in s.chars().enumerate() {
+                if ch.is_uppercase() && i > 0 {
+                    out.push('_');
+                }
+                out.push(ch.to_ascii_lowercase());
+            }
+            out
+        }
+    }
+}
+
+fn session_device(d: DeviceId) -> Device {
+    match d {
+        DeviceId::Camera => Device::Camera,
+        DeviceId::Seat | DeviceId::Buttons => Device::Seat,
+        DeviceId::Lights => Device::Lights,
+        DeviceId::QrScanner => Device::QrScanner,
+    }
+}
+
+fn hal_light(m: session::LightMode) -> hal::LightMode {
+    match m {
+        session::LightMode::Idle => hal::LightMode::Idle,
+        session::LightMode::Preview => hal::LightMode::Preview,
+        session::LightMode::PreviewGlasses => hal::LightMode::PreviewGlasses,
+        session::LightMode::Shoot => hal::LightMode::Shoot,
+        session::LightMode::ShootGlasses => hal::LightMode::ShootGlasses,
+    }
+}
+
+fn hal_seat(c: session::SeatCommand) -> hal::SeatCommand {
+    match c {
+        session::SeatCommand::Up => hal::SeatCommand::Up,
+        session::SeatCommand::Down => hal::SeatCommand::Down,
+        session::SeatCommand::Stop => hal::SeatCommand::Stop,
+    }
+}

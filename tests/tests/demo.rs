@@ -1,0 +1,125 @@
+//! The complete graduate session on simulated hardware, from the committed fixture folders: the scenario
+//! that passes, the one that runs out of shots, and each refused ticket (forged, expired, raw CHSI code,
+//! replayed), through the same code `kiosk demo` runs.
+//!
+//! Needs `scripts/setup.sh` (ONNX Runtime and the models); fails with that message when they are missing.
+
+use std::path::Path;
+
+use kiosk::shell::demo::{self, DemoOptions, DemoReport};
+use kiosk::store::Store;
+use tests::fixtures;
+
+fn run(scenario: &str, data_dir: &Path) -> DemoReport {
+    let fx = fixtures().join("demo");
+    let opts = DemoOptions {
+        config: fx.join("kiosk.toml"),
+        frames: fx.join(scenario),
+        data_dir: Some(data_dir.to_path_buf()),
+        show_screens: false,
+    };
+    demo::run(&opts, |_, _| {})
+        .unwrap_or_else(|e| panic!("demo {scenario} could not run (did scripts/setup.sh run?): {e:#}"))
+}
+
+#[test]
+fn the_pass_scenario_completes_after_a_retake_and_files_a_standard_photo() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = run("pass", dir.path());
+    assert!(report.completed(), "{report:?}");
+    assert_eq!(report.shots_used, 2);
+    assert_eq!(report.verdicts.len(), 2);
+    assert!(
+        !report.verdicts[0].passed,
+        "the tilted first shot fails: {:?}",
+        report.verdicts[0]
+    );
+    assert_eq!(report.verdicts[0].failed, vec!["roll".to_string()]);
+    assert!(report.verdicts[1].passed, "{:?}", report.verdicts[1]);
+    assert_eq!(report.chosen, Some(2));
+    assert!(
+        report.kiosk_time_ms < 60_000,
+        "a compliant student is done in under a minute of kiosk time"
+    );
+
+    // The job is durable in the real SQLite file, with the standardized photo it points at.
+    let store = Store::open(dir.path().join("kiosk.db")).unwrap();
+    assert!(store.integrity_check().unwrap());
+    let jobs = store.pending_jobs(10).unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].id.to_string(), report.job_id.clone().unwrap());
+    let std_file = jobs[0]
+        .files
+        .iter()
+        .find(|f| f.role == "standardized")
+        .expect("standardized file");
+    let jpeg = std::fs::read(&std_file.path).unwrap();
+    let img = image::load_from_memory(&jpeg).unwrap();
+    assert_eq!((img.width(), img.height()), (480, 640));
+    assert_eq!(
+        kiosk::vision::standardize::jfif_density(&jpeg),
+        Some((1, 300, 300))
+    );
+    assert!(
+        (20 * 1024..=40 * 1024).contains(&jpeg.len()),
+        "{} bytes",
+        jpeg.len()
+    );
+}
+
+#[test]
+fn the_fail_scenario_runs_out_of_shots_with_a_reason_per_shot() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = run("fail", dir.path());
+    assert!(!report.completed());
+    assert_eq!(report.outcome, "out_of_shots");
+    assert_eq!(report.job_id, None);
+    let failed: Vec<_> = report.verdicts.iter().map(|v| v.failed.clone()).collect();
+    assert_eq!(
+        failed,
+        vec![
+            vec!["single_face".to_string()],
+            vec!["roll".to_string()],
+            vec!["framing".to_string()]
+        ]
+    );
+    let store = Store::open(dir.path().join("kiosk.db")).unwrap();
+    assert_eq!(store.pending_jobs(10).unwrap().len(), 0, "nothing is filed");
+}
+
+#[test]
+fn refused_tickets_each_have_their_own_reason() {
+    for (scenario, code) in [
+        ("forged", "bad_signature"),
+        ("expired", "expired"),
+        ("raw-chsi", "raw_chsi_code"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let report = run(scenario, dir.path());
+        assert!(!report.completed());
+        assert_eq!(
+            report.outcome,
+            format!("rejected:{code}"),
+            "{scenario}: {report:?}"
+        );
+        assert_eq!(
+            report.shots_used, 0,
+            "{scenario}: no shot is taken on a refused ticket"
+        );
+        assert!(
+            report.reason.as_deref().unwrap_or_default().starts_with(code),
+            "{report:?}"
+        );
+    }
+}
+
+#[test]
+fn a_completed_ticket_is_refused_when_shown_again() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run("pass", dir.path()).completed());
+    let again = run("pass", dir.path());
+    assert_eq!(again.outcome, "rejected:already_completed");
+    assert_eq!(again.job_id, None);
+    let store = Store::open(dir.path().join("kiosk.db")).unwrap();
+    assert_eq!(store.pending_jobs(10).unwrap().len(), 1, "still exactly one job");
+}
