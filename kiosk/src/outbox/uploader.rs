@@ -173,7 +173,12 @@ impl<'a> Uploader<'a> {
             stop.store(true, Ordering::Relaxed);
             let mut result = swept;
             for h in handles {
-                let r = h.join().unwrap_or(Ok(()));
+                // A worker that panicked held at most one lease, which expires; say so, but let
+                // the others' shutdown finish.
+                let r = h.join().unwrap_or_else(|_| {
+                    tracing::error!("an upload worker panicked");
+                    Ok(())
+                });
                 if result.is_ok() {
                     result = r;
                 }
