@@ -27,7 +27,16 @@ if [[ ! -f "$keys/forger.key" ]]; then
     mv "$tmp/issuer-000007ea.key" "$keys/forger.key"
     rm -rf "$tmp"
 fi
+# The demo collection unit's sealing key (age X25519), also a test key.
+if [[ ! -f "$keys/demo-unit.key" ]]; then
+    tmp=$(mktemp -d)
+    "$ctl" unit-keygen --out "$tmp" >/dev/null
+    mv "$tmp/unit.key" "$keys/demo-unit.key"
+    mv "$tmp/unit.pub" "$keys/demo-unit.pub"
+    rm -rf "$tmp"
+fi
 pub_hex=$(grep -oE '[0-9a-f]{64}' "$keys/demo-issuer.pub" | head -1)
+recipient=$(cat "$keys/demo-unit.pub")
 
 rm -rf "$out"
 mkdir -p "$out"
@@ -44,6 +53,10 @@ default_shots = 3
 
 [session.payment]
 mode = "none"
+
+[storage]
+# The demo collection unit's key (a TEST key; its secret is tests/fixtures/keys/demo-unit.key).
+recipients = ["$recipient"]
 TOML
 
 # Every scenario runs at the same simulated moment, so the tickets' validity windows hold forever.

@@ -28,6 +28,23 @@ pub struct KioskConfig {
     /// Extra photo specs (TOML files) besides the built-in ones.
     #[serde(default)]
     pub specs_dir: Option<PathBuf>,
+    pub storage: StorageConfig,
+}
+
+/// Where photos go and how they are protected.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The collection unit's age X25519 public keys ("age1..."): every photo is sealed to them as it is
+    /// written, and the kiosk cannot read it back. List the old and the new key while rotating.
+    pub recipients: Vec<String>,
+    /// Below this much free space in the data directory, new sessions are refused (OutOfService).
+    #[serde(default = "default_min_free_mb")]
+    pub min_free_mb: u64,
+}
+
+fn default_min_free_mb() -> u64 {
+    200
 }
 
 /// Who may issue tickets for this kiosk.
@@ -108,6 +125,20 @@ impl KioskConfig {
             return Err(invalid("tickets.clock_skew_secs", "must be 0..=86400".into()));
         }
         self.trusted_keys().map_err(|e| invalid("tickets.issuers", e))?;
+        if self.storage.recipients.is_empty() {
+            return Err(invalid(
+                "storage.recipients",
+                "at least one collection-unit key (age1...) is needed".into(),
+            ));
+        }
+        for (i, r) in self.storage.recipients.iter().enumerate() {
+            if r.trim().parse::<age::x25519::Recipient>().is_err() {
+                return Err(invalid(
+                    "storage.recipients",
+                    format!("entry #{} is not an age X25519 public key", i + 1),
+                ));
+            }
+        }
         let specs = self.specs().map_err(|e| invalid("specs_dir", e))?;
         for t in &self.session.photo_types {
             if !specs.iter().any(|s| s.id == t.id) {
@@ -162,6 +193,8 @@ mod tests {
     use super::*;
 
     const KEY: &str = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29";
+    const STORAGE: &str =
+        "[storage]\nrecipients = [\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"]\n";
 
     fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
@@ -173,7 +206,7 @@ mod tests {
     #[test]
     fn a_minimal_config_loads_with_defaults() {
         let (_d, p) = write(&format!(
-            "site = \"S1\"\ndata_dir = \"data\"\n[tickets]\nissuers = [{{ key_id = 7, public_key = \"{KEY}\" }}]\n"
+            "site = \"S1\"\ndata_dir = \"data\"\n[tickets]\nissuers = [{{ key_id = 7, public_key = \"{KEY}\" }}]\n{STORAGE}"
         ));
         let c = KioskConfig::load(&p).unwrap();
         assert_eq!(c.tickets.clock_skew_secs, 300);
@@ -187,10 +220,12 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let (_d, p) = write("site = \"S1\"\n[tickets]\nissuers = []\n");
+        let (_d, p) = write(&format!("site = \"S1\"\n[tickets]\nissuers = []\n{STORAGE}"));
         let e = KioskConfig::load(&p).unwrap_err().to_string();
         assert!(e.contains("tickets.issuers"), "{e}");
-        let (_d, p) = write("site = \"S1\"\n[tickets]\nissuers = [{ key_id = 1, public_key = \"zz\" }]\n");
+        let (_d, p) = write(&format!(
+            "site = \"S1\"\n[tickets]\nissuers = [{{ key_id = 1, public_key = \"zz\" }}]\n{STORAGE}"
+        ));
         let e = KioskConfig::load(&p).unwrap_err().to_string();
         assert!(e.contains("tickets.issuers") && e.contains("#1"), "{e}");
         let (_d, p) = write(&format!(
@@ -198,5 +233,10 @@ mod tests {
         ));
         let e = KioskConfig::load(&p).unwrap_err().to_string();
         assert!(e.contains("sitee"), "{e}");
+        let (_d, p) = write(&format!(
+            "site = \"S1\"\n[tickets]\nissuers = [{{ key_id = 7, public_key = \"{KEY}\" }}]\n[storage]\nrecipients = [\"age1nope\"]\n"
+        ));
+        let e = KioskConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("storage.recipients"), "{e}");
     }
 }

@@ -53,7 +53,8 @@ fn the_pass_scenario_completes_after_a_retake_and_files_a_standard_photo() {
         .iter()
         .find(|f| f.role == "standardized")
         .expect("standardized file");
-    let jpeg = std::fs::read(&std_file.path).unwrap();
+    // Sealed to the collection unit: only its secret key (a test key here) opens it.
+    let jpeg = unseal(&std::fs::read(&std_file.path).unwrap());
     let img = image::load_from_memory(&jpeg).unwrap();
     assert_eq!((img.width(), img.height()), (480, 640));
     assert_eq!(
@@ -65,6 +66,80 @@ fn the_pass_scenario_completes_after_a_retake_and_files_a_standard_photo() {
         "{} bytes",
         jpeg.len()
     );
+}
+
+/// Opens a file sealed to the demo collection unit's key.
+fn unseal(sealed: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let text = std::fs::read_to_string(fixtures().join("keys/demo-unit.key")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .expect("demo unit key");
+    let identity: age::x25519::Identity = line.parse().unwrap();
+    let decryptor = age::Decryptor::new(sealed).expect("an age file");
+    let mut out = Vec::new();
+    decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_data_directory_after_a_session_reveals_no_name_id_or_photo() {
+    let dir = tempfile::tempdir().unwrap();
+    // A passing shot (a draft) and a filed job both leave files behind.
+    assert!(run("pass", dir.path()).completed());
+    let files = files_under(dir.path());
+    assert!(
+        files.iter().any(|f| f.extension().is_some_and(|e| e == "age")),
+        "sealed files exist: {files:?}"
+    );
+    // The fixture ticket's student: full name 测试学生 (masked 测**生 by the issuer), student number
+    // 20261001, school 示例大学, last four of the ID 0420 (too short to scan for alone).
+    let needles: [&[u8]; 4] = [
+        "测试学生".as_bytes(),
+        "测**生".as_bytes(),
+        b"20261001",
+        "示例大学".as_bytes(),
+    ];
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        for needle in needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} contains {:?}",
+                file.display(),
+                String::from_utf8_lossy(needle)
+            );
+        }
+        assert!(
+            !bytes.windows(3).any(|w| w == [0xFF, 0xD8, 0xFF]),
+            "{} holds a JPEG in clear",
+            file.display()
+        );
+        assert!(
+            image::load_from_memory(&bytes).is_err(),
+            "{} decodes as an image",
+            file.display()
+        );
+    }
 }
 
 #[test]

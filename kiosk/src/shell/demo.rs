@@ -168,6 +168,8 @@ pub fn run(opts: &DemoOptions, mut on_screen: impl FnMut(Duration, &str)) -> any
         policy: config.verify_policy(),
         specs,
         wall_origin,
+        recipients: config.storage.recipients.clone(),
+        min_free_bytes: config.storage.min_free_mb * 1024 * 1024,
     };
     let seat = SimSeat::new(SimSeatConfig::default());
     let lights = SimLights::new(hal::LightTable::default());

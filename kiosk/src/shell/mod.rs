@@ -43,6 +43,8 @@ const GUIDANCE_EVERY: Duration = Duration::from_millis(200);
 const QR_EVERY: Duration = Duration::from_millis(100);
 /// How often a camera that is down is asked to reconnect.
 const RECONNECT_EVERY: Duration = Duration::from_millis(1000);
+/// How often free space in the data directory is checked.
+const DISK_CHECK_EVERY: Duration = Duration::from_secs(10);
 /// Quality of the original capture kept for re-processing until the upload is confirmed.
 const ORIGINAL_JPEG_QUALITY: u8 = 92;
 
@@ -80,6 +82,8 @@ pub enum ShellError {
     Store(#[from] StoreError),
     #[error("data directory {path}: {source}")]
     DataDir { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Files(#[from] files::FilesError),
 }
 
 /// Everything the shell needs besides the devices.
@@ -92,6 +96,11 @@ pub struct Parts {
     pub specs: Vec<PhotoSpec>,
     /// Unix seconds at `origin`.
     pub wall_origin: i64,
+    /// The collection unit's age public keys: photos are sealed to them the moment they are written.
+    pub recipients: Vec<String>,
+    /// Below this much free space in the data directory the kiosk refuses new sessions (OutOfService)
+    /// rather than failing in the middle of one.
+    pub min_free_bytes: u64,
 }
 
 /// Per-session state of the shell (the session machine has its own).
@@ -122,6 +131,9 @@ pub struct Kiosk<C: Camera, S: Seat, L: Lights> {
     last_qr: Option<Instant>,
     last_guidance: Option<Instant>,
     last_reconnect: Option<Instant>,
+    last_disk_check: Option<Instant>,
+    min_free_bytes: u64,
+    disk_low: bool,
     data_dir: PathBuf,
     drafts: Drafts,
     current: Current,
@@ -177,7 +189,10 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             last_qr: None,
             last_guidance: None,
             last_reconnect: None,
-            drafts: Drafts::new(&parts.data_dir),
+            last_disk_check: None,
+            min_free_bytes: parts.min_free_bytes,
+            disk_low: false,
+            drafts: Drafts::new(&parts.data_dir, &parts.recipients)?,
             data_dir: parts.data_dir,
             current: Current::default(),
             last_screen: None,
@@ -261,6 +276,10 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             let effects = self.session.handle_timeout(now);
             self.execute(now, effects);
         }
+        if self.last_disk_check.is_none_or(|l| now >= l + DISK_CHECK_EVERY) {
+            self.last_disk_check = Some(now);
+            self.check_disk(now);
+        }
         let t = self.millis(now);
         let seat = self.seat.poll(t);
         self.observe(
@@ -343,6 +362,43 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                 Input::DeviceRecovered {
                     device: session_device(device),
                 }
+            }
+        };
+        self.input(now, input);
+    }
+
+    /// Below the free-space threshold the store is reported down, so the session goes (or stays) out of
+    /// service with a reason a technician can act on, and comes back by itself when space is freed.
+    fn check_disk(&mut self, now: Instant) {
+        let low = match crate::outbox::disk::low_space(&self.data_dir, self.min_free_bytes) {
+            Ok(free) => free.is_some(),
+            Err(e) => {
+                self.warn(format!("free space unknown: {e}"));
+                return;
+            }
+        };
+        if low == self.disk_low {
+            return;
+        }
+        self.disk_low = low;
+        let input = if low {
+            self.events.push(ShellEvent::DeviceDown {
+                device: "storage".into(),
+                reason: "disk almost full".into(),
+            });
+            Input::DeviceFault {
+                device: Device::Store,
+                reason_zh: "存储空间不足".into(),
+                reason_en: "storage almost full".into(),
+                hint_zh: "检查网络与上传服务，待照片上传后空间会自动释放；或清理数据目录".into(),
+                hint_en: "Check the network and the uploader: space is freed once photos are uploaded; or clean the data directory".into(),
+            }
+        } else {
+            self.events.push(ShellEvent::DeviceUp {
+                device: "storage".into(),
+            });
+            Input::DeviceRecovered {
+                device: Device::Store,
             }
         };
         self.input(now, input);
@@ -634,7 +690,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             })
             .collect();
         if passed {
-            // The draft must be on disk before the store calls the shot a candidate.
+            // The draft is sealed on disk before the store calls the shot a candidate.
             let original = match encode_jpeg(still, ORIGINAL_JPEG_QUALITY, spec.output.dpi) {
                 Ok(j) => j,
                 Err(e) => {
@@ -653,7 +709,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                 (ROLE_ORIGINAL, &original[..]),
                 (ROLE_RECORD, record_json.as_bytes()),
             ];
-            if let Err(e) = self.drafts.save(&ticket.id, shot_no, &files) {
+            if let Err(e) = self.drafts.save(&ticket.id, shot_no, &spec.id, &files) {
                 return Step::Answer(self.store_fault("save draft", &StoreError::Invalid(e.to_string())));
             }
         }
@@ -692,14 +748,9 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             kiosk.warn(format!("enqueue: {reason}"));
             Input::EnqueueFailed { reason }
         };
-        let files = match self.drafts.load(&ticket, shot_no) {
-            Ok(f) => f,
-            Err(e) => return fail(self, format!("draft of shot {shot_no} is unreadable: {e}")),
-        };
-        let job_key = format!("{ticket}-{shot_no}");
-        let spooled = match files::spool_job(&self.data_dir.join("spool"), &job_key, &files) {
+        let spooled = match self.drafts.spool_draft(&ticket, shot_no) {
             Ok(s) => s,
-            Err(e) => return fail(self, format!("cannot spool the photo: {e}")),
+            Err(e) => return fail(self, format!("cannot spool the photo of shot {shot_no}: {e}")),
         };
         let meta = serde_json::json!({ "ticket": ticket.to_string(), "shot_no": shot_no, "spec": spec, "order_id": order_id });
         let job = NewJob {

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod check;
 mod qr;
 mod ticket;
+mod unit;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +35,8 @@ enum Command {
     QrDecode(qr::DecodeArgs),
     /// Render text as a QR code (optionally as a phone held up in a camera frame).
     QrEncode(qr::EncodeArgs),
+    /// Generate the collection unit's key pair for sealing photos (age X25519).
+    UnitKeygen(unit::UnitKeygenArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::QrDecode(args) => qr::decode(args),
         Command::QrEncode(args) => qr::encode(args),
+        Command::UnitKeygen(args) => unit::keygen(args),
     };
     match result {
         Ok(code) => code,
