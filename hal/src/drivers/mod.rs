@@ -7,10 +7,13 @@
 //! GPIO drivers against scripted fake pins. Deliberately no configuration parsing (the kiosk's
 //! factory builds these from its TOML) and no clock reads in the drivers' logic.
 
+pub mod gpio;
 pub mod modbus_master;
+pub mod scanner;
 pub mod serial_controller;
 
 pub use modbus_master::{ModbusConfig, ModbusError, ModbusMaster, ModbusStats};
+pub use scanner::{ScannerError, SerialScanner};
 pub use serial_controller::{
     ControllerSetup, ModbusLights, ModbusSeat, SerialLightsError, SerialSeatError, SharedMaster,
 };
