@@ -72,7 +72,7 @@ fn a_camera_unplugged_mid_session_is_out_of_service_then_recovers_without_restar
                 _ => {}
             }
         }
-        if t >= UNPLUG_AT_MS && t < REPLUG_AT_MS && down_at.is_some() {
+        if (UNPLUG_AT_MS..REPLUG_AT_MS).contains(&t) && down_at.is_some() {
             assert_eq!(k.session().state(), StateKind::OutOfService, "at {t} ms");
             let view = k.session().view();
             let text = ui::text::render(&view);
