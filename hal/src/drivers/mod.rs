@@ -7,6 +7,7 @@
 //! GPIO drivers against scripted fake pins. Deliberately no configuration parsing (the kiosk's
 //! factory builds these from its TOML) and no clock reads in the drivers' logic.
 
+pub mod camera;
 pub mod gpio;
 pub mod modbus_master;
 pub mod scanner;

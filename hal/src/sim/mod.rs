@@ -17,7 +17,7 @@ mod rng;
 mod seat;
 
 pub use buttons::SimButtons;
-pub use camera::{FrameScript, Phase, PreviewFit, SimCamera, SimCameraConfig, SimCameraError};
+pub use camera::{FrameScript, Phase, PreviewFit, SimCamera, SimCameraConfig, SimCameraError, fit_preview};
 pub use controller::{ControllerCore, LineFaults, SimController};
 pub use fault::{FaultyCamera, FaultySeat, InjectedError, StuckButton, Window};
 pub use lights::SimLights;
