@@ -21,8 +21,8 @@
 //! Measured (release build, one core of a shared 2-core box): a 1920x1080 phone frame decodes in a median
 //! of about 30 ms over five poses (28-102 ms); a frame with no code costs about 70 ms (every view). The
 //! zxing photo corpus in the shared test data decodes 75 of 97 byte for byte (qrcode-1 17/20, qrcode-3
-//! 39/42, both at or above zxing's own bar) with a median of about 11 ms per image; with the Otsu and 75%
-//! views it was 70. Ten more of them decode to Shift_JIS bytes where the expected text is their Unicode
+//! 39/42, both at or above zxing's own bar) with a median of about 11 ms per image; before the Otsu and 75%
+//! views were added it was 70. Ten more of them decode to Shift_JIS bytes where the expected text is their Unicode
 //! reading: read as text the way `zbarimg` converts them, 85 of 97 match, against 83 for `zbarimg`.
 //! A debug build is 10-20x slower: rqrr's generic code is instantiated in this crate at opt-level 0.
 //!
