@@ -33,7 +33,7 @@ fn frame(w: u32, h: u32, kind: u8, seed: u64) -> GrayImage {
         let v = match kind % 4 {
             0 => (s >> 56) as u8,
             1 => {
-                if (x / (1 + (seed as u32 % 7))) % 2 == 0 {
+                if (x / (1 + (seed as u32 % 7))).is_multiple_of(2) {
                     0
                 } else {
                     255
