@@ -614,7 +614,12 @@ pub struct Devices {
 pub fn build(config: &DevicesConfig, table: LightTable) -> Result<Devices, BuildError> {
     let camera = match &config.camera {
         CameraConfig::Sim { frames } => {
-            let mut cam = SimCamera::new(SimCameraConfig::default());
+            // Full-HD previews like the real camera's, so the QR path sees what it would see.
+            let mut cam = SimCamera::new(SimCameraConfig {
+                preview_width: 1920,
+                preview_height: 1080,
+                ..SimCameraConfig::default()
+            });
             if let Some(dir) = frames {
                 let sets = cam.load_sets(dir).map_err(build_err("devices.camera.frames"))?;
                 if let Some(first) = sets.first() {

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod qr;
+mod selftest;
 mod ticket;
 
 #[derive(Debug, Parser)]
@@ -34,6 +35,8 @@ enum Command {
     QrDecode(qr::DecodeArgs),
     /// Render text as a QR code (optionally as a phone held up in a camera frame).
     QrEncode(qr::EncodeArgs),
+    /// Exercise every configured device and print a verdict per device.
+    Selftest(selftest::SelftestArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::QrDecode(args) => qr::decode(args),
         Command::QrEncode(args) => qr::encode(args),
+        Command::Selftest(args) => selftest::run(args),
     };
     match result {
         Ok(code) => code,
