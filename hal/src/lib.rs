@@ -6,13 +6,16 @@
 //! (V4L2 controls, GPIO pins, Modbus registers) leaks into the API. Time is always passed in as a
 //! virtual [`Millis`]; nothing here reads the clock, so the simulated twins are deterministic.
 //!
-//! Knows nothing of sessions, SQL or UI. The real Linux drivers (nokhwa, rppal, serialport) are
-//! deliberately not here yet; the traits are shaped so they can implement them.
+//! The real Linux drivers (serialport, rppal, nokhwa) are in [`drivers`], each behind a seam (a
+//! serial port, a pin trait) that the tests replace with a pty or a scripted fake.
+//! Knows nothing of sessions, SQL or UI.
 
 pub mod buttons;
 pub mod camera;
+pub mod drivers;
 pub mod error;
 pub mod lights;
+pub mod modbus;
 pub mod qr;
 pub mod qr_source;
 pub mod seat;

@@ -11,14 +11,19 @@
 //! 1. the whole frame scaled so its longer side is [`OVERVIEW_SIDE`] (a phone close to the camera);
 //! 2. the centre region at full resolution (the usual case);
 //! 3. the centre region upscaled x1.5 (a phone further away, small modules);
-//! 4. the whole frame at full resolution, capped at [`MAX_VIEW_SIDE`] (a code off-centre).
+//! 4. the whole frame at full resolution, capped at [`MAX_VIEW_SIDE`] (a code off-centre);
+//! 5. the overview again, binarized at one global (Otsu) threshold (a strong light gradient).
 //!
 //! Frames that are already small (a scanner crop, a photo) are tried at full resolution, then upscaled
-//! x1.5, then halved (which smooths the noise of a phone photo of a printed code).
+//! x1.5, then halved (which smooths the noise of a phone photo of a printed code), then Otsu-binarized,
+//! then at 75%.
 //!
 //! Measured (release build, one core of a shared 2-core box): a 1920x1080 phone frame decodes in a median
 //! of about 30 ms over five poses (28-102 ms); a frame with no code costs about 70 ms (every view). The
-//! zxing photo corpus in the shared test data decodes 70 of 97 (qrcode-3: 38 of 42, zxing's own bar).
+//! zxing photo corpus in the shared test data decodes 75 of 97 byte for byte (qrcode-1 17/20, qrcode-3
+//! 39/42, both at or above zxing's own bar) with a median of about 11 ms per image; before the Otsu and 75%
+//! views were added it was 70. Ten more of them decode to Shift_JIS bytes where the expected text is their Unicode
+//! reading: read as text the way `zbarimg` converts them, 85 of 97 match, against 83 for `zbarimg`.
 //! A debug build is 10-20x slower: rqrr's generic code is instantiated in this crate at opt-level 0.
 //!
 //! Payloads are raw bytes: a QR code can hold any bytes, and turning them into a `String` here would
@@ -45,11 +50,26 @@ pub struct View {
     pub centre: bool,
     /// Scale in percent of the frame's own resolution (100 = as captured).
     pub scale_pct: u32,
+    /// Binarize with one global (Otsu) threshold before detection. quirc's local threshold loses
+    /// codes under a strong light gradient or on coloured paper that one global cut separates.
+    pub otsu: bool,
 }
 
 impl View {
     const fn new(centre: bool, scale_pct: u32) -> View {
-        View { centre, scale_pct }
+        View {
+            centre,
+            scale_pct,
+            otsu: false,
+        }
+    }
+
+    const fn otsu(centre: bool, scale_pct: u32) -> View {
+        View {
+            centre,
+            scale_pct,
+            otsu: true,
+        }
     }
 }
 
@@ -62,11 +82,19 @@ pub fn views_for(width: u32, height: u32) -> Vec<View> {
             View::new(true, 100),
             View::new(true, 150),
             View::new(false, 100),
+            View::otsu(false, OVERVIEW_SIDE * 100 / longest),
         ]
     } else {
         let mut v = vec![View::new(false, 100), View::new(false, 150)];
         if width.min(height) >= MIN_SIDE * 4 {
             v.push(View::new(false, 50));
+        }
+        // Last resorts, tried only when everything else failed, so a frame with a code pays
+        // nothing for them: a global threshold, and a gentle downscale that smooths the
+        // jagged module edges of a small photo.
+        v.push(View::otsu(false, 100));
+        if width.min(height) >= MIN_SIDE * 3 {
+            v.push(View::new(false, 75));
         }
         v
     }
@@ -113,7 +141,10 @@ pub fn decode_report(frame: &GrayImage) -> DecodeReport {
     let views = views_for(w, h);
     for view in views {
         report.views_tried += 1;
-        let img = render_view(frame, view);
+        let mut img = render_view(frame, view);
+        if view.otsu {
+            otsu_binarize(&mut img);
+        }
         match catch_unwind(AssertUnwindSafe(|| detect(img))) {
             Ok((found, grids)) if !found.is_empty() => {
                 report.grids += grids;
@@ -207,6 +238,38 @@ fn resize_linear(src: &GrayImage, tw: u32, th: u32) -> GrayImage {
         );
     }
     GrayImage::from_raw(tw as u32, th as u32, out).unwrap_or_else(|| GrayImage::new(0, 0))
+}
+
+/// Thresholds the image at Otsu's level (the cut that maximises the between-class variance).
+fn otsu_binarize(img: &mut GrayImage) {
+    let mut hist = [0u64; 256];
+    for p in img.as_raw() {
+        hist[usize::from(*p)] += 1;
+    }
+    let total: u64 = hist.iter().sum();
+    let sum: u64 = hist.iter().enumerate().map(|(i, c)| i as u64 * c).sum();
+    let (mut w_b, mut sum_b, mut best, mut threshold) = (0u64, 0u64, 0f64, 128u8);
+    for (t, &count) in hist.iter().enumerate() {
+        w_b += count;
+        if w_b == 0 {
+            continue;
+        }
+        let w_f = total - w_b;
+        if w_f == 0 {
+            break;
+        }
+        sum_b += t as u64 * count;
+        let m_b = sum_b as f64 / w_b as f64;
+        let m_f = (sum - sum_b) as f64 / w_f as f64;
+        let between = w_b as f64 * w_f as f64 * (m_b - m_f).powi(2);
+        if between > best {
+            best = between;
+            threshold = t as u8;
+        }
+    }
+    for p in img.iter_mut() {
+        *p = if *p > threshold { 255 } else { 0 };
+    }
 }
 
 /// Box-average downscale by an integer factor; averaging (not skipping) keeps thin modules visible and
@@ -394,7 +457,7 @@ mod corpus {
         }
         println!("corpus total: {}/{} in {:?}", total.0, total.1, total_time);
         // Floor from the measurement recorded in the report, so a regression in the view strategy fails.
-        assert!(total.0 >= 68, "decoded only {}/{}", total.0, total.1);
+        assert!(total.0 >= 73, "decoded only {}/{}", total.0, total.1);
     }
 
     /// Timing on frames written by `kiosk/tests/ticket_qr.rs` (`TICKET_QR_DUMP=DIR`), meant for

@@ -132,6 +132,11 @@ impl LineAssembler {
         }
     }
 
+    /// The longest line accepted.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
     /// Feeds bytes read from the port; returns the lines they completed.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
         let mut lines = Vec::new();

@@ -58,6 +58,11 @@ pub enum SeatFault {
     /// Both limit switches read closed at once; a switch is stuck or miswired. The driver
     /// refuses to move.
     LimitSwitchConflict,
+    /// The motor drew too much current (stalled or blocked); the controller stopped it.
+    MotorOverload,
+    /// The lift controller reports a fault of its own (its communication watchdog stopped the
+    /// seat, or it drives both directions at once).
+    ControllerFault,
 }
 
 /// The seat as the driver sees it at one instant.

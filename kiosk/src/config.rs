@@ -1,8 +1,8 @@
 //! Kiosk configuration (TOML): the site, the trusted ticket issuers, the session's timings and rules, the
 //! photo specs. Validated at start with errors that name the key.
 //!
-//! Device selection and driver parameters join this file with the hardware layer; the simulated demo
-//! configures its devices in code.
+//! Device selection and driver parameters are the `[devices]` section ([`crate::devices`]); the simulated
+//! demo configures its devices in code.
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +28,9 @@ pub struct KioskConfig {
     /// Extra photo specs (TOML files) besides the built-in ones.
     #[serde(default)]
     pub specs_dir: Option<PathBuf>,
+    /// Which driver each device uses (`[devices]`); without it everything is simulated.
+    #[serde(default)]
+    pub devices: crate::devices::DevicesConfig,
     pub storage: StorageConfig,
 }
 
@@ -102,6 +105,9 @@ impl KioskConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         config.data_dir = config.data_dir.map(|d| base.join(d));
         config.specs_dir = config.specs_dir.map(|d| base.join(d));
+        if let crate::devices::CameraConfig::Sim { frames: Some(f) } = &mut config.devices.camera {
+            *f = base.join(&*f);
+        }
         config.validate(&path.display().to_string())?;
         Ok(config)
     }
@@ -112,6 +118,7 @@ impl KioskConfig {
             key: key.into(),
             reason,
         };
+        self.devices.validate().map_err(|e| invalid(&e.key, e.reason))?;
         if self.site.trim().is_empty() {
             return Err(invalid("site", "must not be empty".into()));
         }

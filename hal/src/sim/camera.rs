@@ -419,7 +419,7 @@ impl Default for SimCamera {
 }
 
 /// Scales `src` to `w`x`h` by centre crop or letterbox.
-pub(crate) fn fit_preview(src: &RgbImage, w: u32, h: u32, fit: PreviewFit) -> RgbImage {
+pub fn fit_preview(src: &RgbImage, w: u32, h: u32, fit: PreviewFit) -> RgbImage {
     let (sw, sh) = src.dimensions();
     if (sw, sh) == (w, h) || sw == 0 || sh == 0 || w == 0 || h == 0 {
         return src.clone();

@@ -4,10 +4,12 @@
 //! seed and the same sequence of `now` values give the same results, so the whole kiosk runs and
 //! is tested on a laptop. The fault injectors are ordinary implementations of the same traits
 //! (after smoltcp's `FaultInjector`), so they compose: `FaultyCamera<FaultyCamera<SimCamera>>`.
-//! Deliberately no threads, sleeps or clock reads.
+//! Deliberately no threads, sleeps or clock reads, except [`SimController`], which plays a serial
+//! device in real time on a pty for the real driver's tests.
 
 mod buttons;
 mod camera;
+mod controller;
 mod fault;
 mod lights;
 mod qr;
@@ -15,7 +17,8 @@ mod rng;
 mod seat;
 
 pub use buttons::SimButtons;
-pub use camera::{FrameScript, Phase, PreviewFit, SimCamera, SimCameraConfig, SimCameraError};
+pub use camera::{FrameScript, Phase, PreviewFit, SimCamera, SimCameraConfig, SimCameraError, fit_preview};
+pub use controller::{ControllerCore, LineFaults, SimController};
 pub use fault::{FaultyCamera, FaultySeat, InjectedError, StuckButton, Window};
 pub use lights::SimLights;
 pub use qr::SimQrScanner;

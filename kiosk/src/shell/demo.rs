@@ -160,17 +160,7 @@ pub fn run(opts: &DemoOptions, mut on_screen: impl FnMut(Duration, &str)) -> any
     let origin = crate::clock::monotonic();
     camera.show_preview_set("scan", hal::Millis::ZERO)?;
 
-    let specs = config.specs().map_err(anyhow::Error::msg)?;
-    let parts = Parts {
-        data_dir: data_dir.clone(),
-        session: config.session.clone(),
-        keys: config.trusted_keys().map_err(anyhow::Error::msg)?,
-        policy: config.verify_policy(),
-        specs,
-        wall_origin,
-        recipients: config.storage.recipients.clone(),
-        min_free_bytes: config.storage.min_free_mb * 1024 * 1024,
-    };
+    let parts = Parts::from_config(&config, data_dir.clone(), wall_origin).map_err(anyhow::Error::msg)?;
     let seat = SimSeat::new(SimSeatConfig::default());
     let lights = SimLights::new(hal::LightTable::default());
     let mut kiosk = Kiosk::new(parts, analyzer, Box::new(NoGateway), camera, seat, lights, origin)?;

@@ -103,6 +103,26 @@ pub struct Parts {
     pub min_free_bytes: u64,
 }
 
+impl Parts {
+    /// Everything but the devices, from a validated configuration.
+    pub fn from_config(
+        config: &crate::config::KioskConfig,
+        data_dir: PathBuf,
+        wall_origin: i64,
+    ) -> Result<Parts, String> {
+        Ok(Parts {
+            data_dir,
+            session: config.session.clone(),
+            keys: config.trusted_keys()?,
+            policy: config.verify_policy(),
+            specs: config.specs()?,
+            wall_origin,
+            recipients: config.storage.recipients.clone(),
+            min_free_bytes: config.storage.min_free_mb.saturating_mul(1024 * 1024),
+        })
+    }
+}
+
 /// Per-session state of the shell (the session machine has its own).
 #[derive(Debug, Default)]
 struct Current {

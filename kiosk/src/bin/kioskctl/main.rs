@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod qr;
+mod selftest;
 mod ticket;
 mod unit;
 
@@ -37,6 +38,8 @@ enum Command {
     QrEncode(qr::EncodeArgs),
     /// Generate the collection unit's key pair for sealing photos (age X25519).
     UnitKeygen(unit::UnitKeygenArgs),
+    /// Exercise every configured device and print a verdict per device.
+    Selftest(selftest::SelftestArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::QrDecode(args) => qr::decode(args),
         Command::QrEncode(args) => qr::encode(args),
         Command::UnitKeygen(args) => unit::keygen(args),
+        Command::Selftest(args) => selftest::run(args),
     };
     match result {
         Ok(code) => code,
