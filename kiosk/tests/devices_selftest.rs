@@ -40,7 +40,7 @@ fn selftest_names_an_absent_device() {
     let p = dir.path().join("kiosk.toml");
     std::fs::write(
         &p,
-        "site = \"S1\"\n[tickets]\nissuers = [{ key_id = 7, public_key = \"3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29\" }]\n[devices.qr]\ndriver = \"serial\"\npath = \"/dev/kiosk-absent-scanner\"\n",
+        "site = \"S1\"\n[tickets]\nissuers = [{ key_id = 7, public_key = \"3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29\" }]\n[storage]\nrecipients = [\"age1qrcj7czlzfkl4j773vknnfg8y8hzka62mvka0nv0evm2dh5q7dfspll9ng\"]\n[devices.qr]\ndriver = \"serial\"\npath = \"/dev/kiosk-absent-scanner\"\n",
     )
     .expect("write");
     let (ok, lines) = kioskctl(&["selftest", "--json", "--config", p.to_str().unwrap_or_default()]);
