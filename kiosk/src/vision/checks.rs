@@ -320,8 +320,8 @@ pub fn face_checks(verdict: &mut Verdict, m: Option<&FaceMeasures>, spec: &Photo
     ));
     v.push(graded(
         "eyes_open",
-        g(m.eye_open_min, c.eye_open, Better::Higher),
-        m.eye_open_min,
+        g(m.iris_open_min, c.eye_open, Better::Higher),
+        m.iris_open_min,
         band_text(c.eye_open, Better::Higher),
         &Texts {
             ok: ("双眼睁开", "Both eyes are open"),

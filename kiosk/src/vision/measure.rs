@@ -41,9 +41,6 @@ pub(crate) mod idx {
     pub const MOUTH_LEFT: usize = 291;
     pub const LIP_UPPER_INNER: usize = 13;
     pub const LIP_LOWER_INNER: usize = 14;
-    /// Cheek patches for left/right light: the middle of each cheek, below the eye and beside the nose.
-    pub const CHEEK_PATCH_RIGHT: [usize; 3] = [50, 117, 205];
-    pub const CHEEK_PATCH_LEFT: [usize; 3] = [280, 346, 425];
     pub const BROW_RIGHT: usize = 105;
     pub const BROW_LEFT: usize = 334;
 }
@@ -61,6 +58,9 @@ pub struct FaceMeasures {
     /// Per eye (subject's right, left): fraction of the eye contour's pixels much darker than the skin
     /// (iris, pupil): an open eye shows them, a closed lid does not.
     pub eye_dark: Option<(f64, f64)>,
+    /// Iris-model lid gap over eye width, per eye (subject's right, left), and the smaller.
+    pub iris_open: Option<(f64, f64)>,
+    pub iris_open_min: Option<f64>,
     /// Inner-lip gap over mouth width.
     pub mouth_gap: Option<f64>,
     /// Fraction of the inner-lip area that looks like teeth (bright, unsaturated).
@@ -88,6 +88,15 @@ pub struct FaceMeasures {
     pub backdrop_unevenness: Option<f64>,
     /// Fraction of the clothing area that looks like the backdrop.
     pub clothing_like_backdrop: Option<f64>,
+}
+
+impl FaceMeasures {
+    /// Takes the eye openness from the Iris model's lids.
+    pub fn set_eyes(&mut self, eyes: &[super::detect::EyeLandmarks; 2]) {
+        let (r, l) = (eyes[0].openness() as f64, eyes[1].openness() as f64);
+        self.iris_open = Some((r, l));
+        self.iris_open_min = Some(r.min(l));
+    }
 }
 
 fn lut() -> &'static [f32; 256] {
@@ -297,13 +306,15 @@ fn eyes_and_mouth(img: &RgbImage, lm: &Landmarks468, fw: f64, m: &mut FaceMeasur
     let lip_lum = median(&mut lums).unwrap_or(0.0);
     let mut sats: Vec<f64> = outer.iter().map(|&p| sat(p)).collect();
     let lip_sat = median(&mut sats).unwrap_or(0.0);
-    // Teeth are near white: unsaturated in absolute terms, not only relative to the lips (a pale lower
-    // lip on dark skin is brighter than the lip median but still clearly pink).
+    // Teeth are near white: red barely above green, unlike a lip however pale (a pale lower lip on dark
+    // skin is brighter than the lip median but still pink), and brighter than the lips.
+    let _ = lip_sat;
     let teeth = outer
         .iter()
         .filter(|&&p| {
             let l = luma_lin(p) as f64;
-            l > lip_lum * 1.5 && l > 0.1 && sat(p) < 0.25_f64.min(lip_sat * 0.7)
+            let (r, g) = (p[0] as f64, p[1] as f64);
+            l > lip_lum * 1.3 && l > 0.1 && (r - g) < 0.12 * r && sat(p) < 0.35
         })
         .count();
     m.teeth_frac = Some(teeth as f64 / outer.len() as f64);
