@@ -194,7 +194,7 @@ pub fn plan_crop(
             best = Some(plan);
         }
     }
-    best.ok_or_else(|| match worst_axis {
+    best.ok_or(match worst_axis {
         Some((_, p)) => p,
         None if too_close => FramingProblem::TooClose,
         None => FramingProblem::Proportions,

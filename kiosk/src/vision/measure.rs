@@ -7,6 +7,9 @@
 //! region is off the frame, too small, or the landmarks are missing), so a check can say "undetermined"
 //! instead of guessing. No models run here: the landmarks come in from the analyzer.
 
+// Channel loops (`for c in 0..3`) index two or three arrays in step; iterators would hide that.
+#![allow(clippy::needless_range_loop)]
+
 use std::sync::OnceLock;
 
 use image::RgbImage;
@@ -61,6 +64,11 @@ pub struct FaceMeasures {
     /// Iris-model lid gap over eye width, per eye (subject's right, left), and the smaller.
     pub iris_open: Option<(f64, f64)>,
     pub iris_open_min: Option<f64>,
+    /// Roll from the two iris centres, degrees (for comparison with the eye-contour roll).
+    pub roll_iris_deg: Option<f64>,
+    /// Roll of the head in 3D (FaceMesh depth): the eye line's tilt about the face's own axis, which a
+    /// turned or nodding head does not fake the way the image-plane eye line does.
+    pub roll_3d_deg: Option<f64>,
     /// Inner-lip gap over mouth width.
     pub mouth_gap: Option<f64>,
     /// Fraction of the inner-lip area that looks like teeth (bright, unsaturated).
@@ -71,7 +79,7 @@ pub struct FaceMeasures {
     pub sharpness: Option<f64>,
     /// Camera exposure from the backdrop against the spec colour, EV (linear light).
     pub exposure_ev: Option<f64>,
-    /// Fraction of skin pixels clipped (all channels >= 250) and crushed (luma <= 10).
+    /// Fraction of skin pixels clipped (any channel >= 250) and crushed (luma <= 10).
     pub skin_clipped: Option<f64>,
     pub skin_crushed: Option<f64>,
     /// Brighter over darker cheek, linear light.
@@ -96,6 +104,8 @@ impl FaceMeasures {
         let (r, l) = (eyes[0].openness() as f64, eyes[1].openness() as f64);
         self.iris_open = Some((r, l));
         self.iris_open_min = Some(r.min(l));
+        let (a, b) = (eyes[0].iris[0], eyes[1].iris[0]);
+        self.roll_iris_deg = Some(((b.y - a.y) as f64).atan2((b.x - a.x) as f64).to_degrees());
     }
 }
 
@@ -258,6 +268,35 @@ pub fn measure_face(
 
 fn pose(lm: &Landmarks468, m: &mut FaceMeasures) {
     let p = |i: usize| lm.points[i];
+    let centre = |ids: &[usize]| {
+        let mut c = [0.0f64; 3];
+        for &i in ids {
+            for k in 0..3 {
+                c[k] += lm.points[i][k] as f64 / ids.len() as f64;
+            }
+        }
+        c
+    };
+    let (re, le) = (centre(&idx::RIGHT_EYE), centre(&idx::LEFT_EYE));
+    let mut x = [le[0] - re[0], le[1] - re[1], le[2] - re[2]];
+    let (f3, c3) = (p(idx::FOREHEAD), p(idx::CHIN));
+    let mut y = [
+        (c3[0] - f3[0]) as f64,
+        (c3[1] - f3[1]) as f64,
+        (c3[2] - f3[2]) as f64,
+    ];
+    let norm = |v: &mut [f64; 3]| {
+        let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt().max(1e-9);
+        v.iter_mut().for_each(|c| *c /= n);
+    };
+    norm(&mut x);
+    let d = x[0] * y[0] + x[1] * y[1] + x[2] * y[2];
+    for k in 0..3 {
+        y[k] -= d * x[k];
+    }
+    norm(&mut y);
+    // Head rotation = yaw * pitch * roll (intrinsic): the roll is atan2 of the head axes' vertical parts.
+    m.roll_3d_deg = Some(x[1].atan2(y[1]).to_degrees());
     let (r, l) = (p(idx::CHEEK_RIGHT), p(idx::CHEEK_LEFT));
     // The cheek line's depth slope is the turn; FaceMesh's z is in the same pixel scale as x.
     m.yaw_deg = Some(
@@ -418,7 +457,9 @@ fn skin(img: &RgbImage, lm: &Landmarks468, fw: f64, m: &mut FaceMeasures) {
         return;
     }
     let n = px.len() as f64;
-    m.skin_clipped = Some(px.iter().filter(|p| p.iter().all(|&c| c >= 250)).count() as f64 / n);
+    // Clipped in any channel: warm skin saturating in red alone counts too (it loses detail), which is
+    // why the band allows a little of it.
+    m.skin_clipped = Some(px.iter().filter(|p| p.iter().any(|&c| c >= 250)).count() as f64 / n);
     m.skin_crushed = Some(px.iter().filter(|&&p| luma_lin(p) <= linear(10)).count() as f64 / n);
     let mut lums: Vec<f64> = px.iter().map(|&p| luma_lin(p) as f64).collect();
     let skin_lum = median(&mut lums).unwrap_or(0.0);
@@ -570,7 +611,7 @@ fn exposure_ev(measured: [f64; 3], spec: [u8; 3]) -> Option<f64> {
     let mut evs = Vec::new();
     for c in 0..3 {
         let (m, s) = (measured[c], spec[c] as f64);
-        if s >= 245.0 || s < 30.0 || m < 8.0 {
+        if !(30.0..245.0).contains(&s) || m < 8.0 {
             continue;
         }
         // A clipped reading only bounds the exposure from below.
@@ -702,9 +743,9 @@ fn backdrop_and_clothing(
 
     // Clothing: below the chin, the torso's width, down to the crop's bottom.
     let chin = lm.point(idx::CHIN);
-    let (ty0, ty1) = (chin.y as f64 + 0.35 * fw, y1);
+    let (ty0, ty1) = (chin.y as f64 + 0.25 * fw, y1);
     let (tx0, tx1) = (nose.x as f64 - 0.9 * fw, nose.x as f64 + 0.9 * fw);
-    if ty1 - ty0 < 0.2 * fw {
+    if ty1 - ty0 < 0.1 * fw {
         return;
     }
     let (mut n, mut like) = (0u32, 0u32);
