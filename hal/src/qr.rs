@@ -100,7 +100,7 @@ pub fn decode(frame: &GrayImage) -> Vec<Vec<u8>> {
 
 /// [`decode`] for colour frames: converts to luma first.
 pub fn decode_rgb(frame: &RgbImage) -> Vec<Vec<u8>> {
-    decode(&image::DynamicImage::ImageRgb8(frame.clone()).into_luma8())
+    decode(&image::imageops::grayscale(frame))
 }
 
 /// [`decode`] with a note of which view succeeded, for tuning and self-tests.
@@ -259,7 +259,15 @@ mod tests {
 
     #[test]
     fn tiny_and_empty_frames_yield_nothing() {
-        for (w, h) in [(0, 0), (1, 1), (20, 500), (500, 20), (21, 21)] {
+        for (w, h) in [
+            (0, 0),
+            (1, 1),
+            (20, 500),
+            (500, 20),
+            (21, 21),
+            (4000, 21),
+            (21, 3000),
+        ] {
             assert!(decode(&GrayImage::new(w, h)).is_empty(), "{w}x{h}");
         }
     }

@@ -244,22 +244,22 @@ pub fn run(opts: &DemoOptions, mut on_screen: impl FnMut(Duration, &str)) -> any
         }
         if let Some(at) = student.next_at
             && at <= now
+            && let Some(intent) = student.act(now, &view.screen)
         {
-            if let Some(intent) = student.act(now, &view.screen) {
-                if let Intent::Choose(shot) = intent {
-                    report.chosen = Some(shot);
-                }
-                if matches!(
-                    (&view.screen, &intent),
-                    (Screen::Result { passed: true, .. }, Intent::UseThis)
-                ) {
-                    if let Screen::Result { shot_no, .. } = view.screen {
-                        report.chosen = Some(shot_no);
-                    }
-                }
-                kiosk.input(now, Input::Ui(intent));
-                continue;
+            match (&view.screen, &intent) {
+                (_, Intent::Choose(shot)) => report.chosen = Some(*shot),
+                (
+                    Screen::Result {
+                        passed: true,
+                        shot_no,
+                        ..
+                    },
+                    Intent::UseThis,
+                ) => report.chosen = Some(*shot_no),
+                _ => {}
             }
+            kiosk.input(now, Input::Ui(intent));
+            continue;
         }
         kiosk.tick(now);
         let mut next = kiosk.next_wakeup(now);

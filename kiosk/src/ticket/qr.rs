@@ -187,7 +187,8 @@ fn bilinear(img: &GrayImage, x: f32, y: f32) -> f32 {
 
 /// Separable box blur of radius `r` over the rectangle (clamped at its edges), leaving the rest alone.
 fn box_blur_region(img: &mut RgbImage, x0: u32, y0: u32, x1: u32, y1: u32, r: u32) {
-    let (w, h) = ((x1 - x0) as usize, (y1 - y0) as usize);
+    // A phone placed entirely off the frame gives an empty (or inverted) rectangle.
+    let (w, h) = (x1.saturating_sub(x0) as usize, y1.saturating_sub(y0) as usize);
     if w == 0 || h == 0 {
         return;
     }

@@ -194,11 +194,12 @@ pub fn plan_crop(
             best = Some(plan);
         }
     }
-    best.ok_or(match worst_axis {
+    let problem = match worst_axis {
         Some((_, p)) => p,
         None if too_close => FramingProblem::TooClose,
         None => FramingProblem::Proportions,
-    })
+    };
+    best.ok_or(problem)
 }
 
 #[cfg(test)]
