@@ -89,8 +89,8 @@ fn standardized_jpeg_is_a_crop_and_resize_of_the_capture() {
     let reference = reference_crop_resize(&img, s.crop, 480, 640);
     let (mut sum, mut sq, mut worst_block) = (0.0, 0.0, 0.0f64);
     for (i, p) in filed.pixels().enumerate() {
-        for c in 0..3 {
-            let d = p.0[c] as f64 - reference[i][c];
+        for (c, r) in reference[i].iter().enumerate() {
+            let d = p.0[c] as f64 - r;
             sum += d.abs();
             sq += d * d;
         }

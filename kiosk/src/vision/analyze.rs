@@ -152,7 +152,7 @@ impl Analyzer {
                 let (crop, scale) = judged_crop(ok_plan, h, spec);
                 let mut m = measure_face(img, lm, crop, scale, spec.background.rgb, h.hair_top_y);
                 if let Some(e) = &eyes {
-                    m.set_eyes(e);
+                    m.set_eyes(img, e);
                 }
                 Some(m)
             }

@@ -86,7 +86,7 @@ pub struct FaceMeasures {
     pub cheek_ratio: Option<f64>,
     /// Fraction of skin pixels that are specular hot spots (near white and well above the skin median).
     pub highlight_frac: Option<f64>,
-    /// Fraction of pupil pixels that are strongly red.
+    /// Fraction of pupil pixels (inner half of the Iris model's iris) that are strongly red.
     pub red_eye_frac: Option<f64>,
     /// Backdrop: CIE76 distance of its median colour in the crop from the spec colour, the fraction of
     /// the crop covered by foreign things (not backdrop, not connected to the person) and the unevenness
@@ -99,8 +99,39 @@ pub struct FaceMeasures {
 }
 
 impl FaceMeasures {
-    /// Takes the eye openness from the Iris model's lids.
-    pub fn set_eyes(&mut self, eyes: &[super::detect::EyeLandmarks; 2]) {
+    /// Takes the eye openness from the Iris model's lids and measures red eye in the pupils it found.
+    pub fn set_eyes(&mut self, img: &RgbImage, eyes: &[super::detect::EyeLandmarks; 2]) {
+        let (mut red, mut total) = (0u32, 0u32);
+        for e in eyes {
+            let c = e.iris[0];
+            let r = e.iris[1..]
+                .iter()
+                .map(|p| ((p.x - c.x) as f64).hypot((p.y - c.y) as f64))
+                .sum::<f64>()
+                / 4.0;
+            // The pupil: the inner half of the iris, where a flash's retinal reflection shows.
+            let pr = (r * 0.5).max(1.0);
+            let (w, h) = img.dimensions();
+            let (cx, cy) = (c.x as f64, c.y as f64);
+            let mut y = (cy - pr).floor().max(0.0);
+            while y <= (cy + pr).min(h as f64 - 1.0) {
+                let mut x = (cx - pr).floor().max(0.0);
+                while x <= (cx + pr).min(w as f64 - 1.0) {
+                    if (x - cx).hypot(y - cy) <= pr {
+                        let p = img.get_pixel(x as u32, y as u32).0;
+                        total += 1;
+                        if p[0] > 100 && p[0] as f64 > 1.8 * p[1] as f64 && p[0] as f64 > 1.8 * p[2] as f64 {
+                            red += 1;
+                        }
+                    }
+                    x += 1.0;
+                }
+                y += 1.0;
+            }
+        }
+        if total >= 8 {
+            self.red_eye_frac = Some(red as f64 / total as f64);
+        }
         let (r, l) = (eyes[0].openness() as f64, eyes[1].openness() as f64);
         self.iris_open = Some((r, l));
         self.iris_open_min = Some(r.min(l));
@@ -308,13 +339,14 @@ fn pose(lm: &Landmarks468, m: &mut FaceMeasures) {
     let raw = ((c[2] - f[2]) as f64)
         .atan2(((c[1] - f[1]) as f64).hypot((c[0] - f[0]) as f64))
         .to_degrees();
-    // The forehead point sits further back than the chin on an upright face; this is that lean as
-    // measured on the frontal corpus frames (labelled pitch-neutral), removed so 0 means level.
+    // The forehead point sits further back than the chin on an upright face; this is that lean, the
+    // median over the eight base photos of the two labelled corpora (their own range 0.5-11 deg shows
+    // why pitch cannot be decided to 5 deg from one photo), removed so 0 means level.
     m.pitch_deg = Some(raw - PITCH_NEUTRAL_DEG);
 }
 
 /// Forehead-chin lean of an upright face in FaceMesh coordinates (see [`pose`]).
-const PITCH_NEUTRAL_DEG: f64 = 0.0;
+const PITCH_NEUTRAL_DEG: f64 = 5.0;
 
 fn eye_ratio(lm: &Landmarks468, ids: [usize; 6]) -> f64 {
     let p = |i: usize| lm.point(ids[i]);
@@ -525,17 +557,6 @@ fn skin(img: &RgbImage, lm: &Landmarks468, fw: f64, m: &mut FaceMeasures) {
     };
     if let (Some(r), Some(l)) = (dark_in(&holes[0]), dark_in(&holes[1])) {
         m.eye_dark = Some((r, l));
-    }
-
-    // Red eye: inside each eye contour, pupil-sized red pixels (red well above green and blue).
-    let mut eye_px = pixels_in(img, &holes[0], 1);
-    eye_px.extend(pixels_in(img, &holes[1], 1));
-    if eye_px.len() >= 20 {
-        let red = eye_px
-            .iter()
-            .filter(|p| p[0] > 120 && p[0] as f64 > 1.8 * p[1] as f64 && p[0] as f64 > 1.8 * p[2] as f64)
-            .count();
-        m.red_eye_frac = Some(red as f64 / eye_px.len() as f64);
     }
 }
 

@@ -68,8 +68,11 @@ pub struct PoseSpec {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ChecksSpec {
-    /// Degrees beyond the pose limits (yaw, pitch) that still count as "too close to call".
+    /// Degrees beyond the yaw limit that still count as "too close to call".
     pub pose_margin_deg: f64,
+    /// Pitch beyond the limit by less than this is only an advisory: the face's own forehead-chin lean
+    /// varies by about +-5 deg between people, so a 5 deg nod cannot be decided from one photo.
+    pub pitch_margin_deg: f64,
     /// Eye aspect ratio (lid gap over eye width), higher is better: `[fail_max, pass_min]`.
     pub eye_open: [f64; 2],
     /// Inner-lip gap over mouth width, lower is better.
@@ -229,7 +232,7 @@ impl PhotoSpec {
                 return bad(format!("checks.{name} must be [a, b] with a <= b"));
             }
         }
-        if !(c.pose_margin_deg.is_finite() && c.pose_margin_deg >= 0.0) {
+        if !(c.pose_margin_deg.is_finite() && c.pose_margin_deg >= 0.0 && c.pitch_margin_deg >= 0.0) {
             return bad("checks.pose_margin_deg must be >= 0".into());
         }
         Ok(())
