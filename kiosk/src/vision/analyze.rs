@@ -12,18 +12,19 @@ use serde::Serialize;
 
 use super::background::Backdrop;
 use super::checks;
-use super::detect::{DetectError, Face, FaceDetector, FaceMesh, Keypoint, Landmarks468};
+use super::detect::{
+    DetectError, EyeLandmarks, Face, FaceDetector, FaceMesh, IrisModel, Keypoint, Landmarks468,
+};
 use super::geometry::{CropPlan, FramingProblem, HeadGeometry, plan_crop};
+use super::measure::{FaceMeasures, Rect, measure_face};
 use super::spec::PhotoSpec;
 use super::standardize::{Standardized, standardize};
-use super::verdict::Verdict;
+use super::verdict::{CheckStatus, Verdict};
 use crate::clock;
 use crate::runtime::{RuntimeError, RuntimePaths};
 
-/// FaceMesh indices (MediaPipe canonical mesh): the eye corners and the cheek points the photo standard's
+/// FaceMesh indices (MediaPipe canonical mesh): the cheek points the photo standard's
 /// "face width" is measured between.
-const RIGHT_EYE_CORNERS: (usize, usize) = (33, 133);
-const LEFT_EYE_CORNERS: (usize, usize) = (362, 263);
 const CHEEKS: (usize, usize) = (234, 454);
 const FOREHEAD_TOP: usize = 10;
 
@@ -63,6 +64,8 @@ pub struct Analysis {
     pub plan: Option<CropPlan>,
     /// The photo as it would be filed, when a crop and an encoding meeting the spec exist.
     pub standardized: Option<Standardized>,
+    /// What the pixel and landmark checks measured on the main face (for the eval harness and logs).
+    pub measures: Option<FaceMeasures>,
     pub times: StageTimes,
 }
 
@@ -71,6 +74,7 @@ pub struct Analysis {
 pub struct Analyzer {
     detector: FaceDetector,
     mesh: FaceMesh,
+    iris: IrisModel,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -84,7 +88,8 @@ impl Analyzer {
         let models = paths.models()?;
         let detector = FaceDetector::new(models.path("face_detection_full_range")?)?;
         let mesh = FaceMesh::new(models.path("face_landmark")?)?;
-        Ok(Analyzer { detector, mesh })
+        let iris = IrisModel::new(models.path("iris_landmark")?)?;
+        Ok(Analyzer { detector, mesh, iris })
     }
 
     /// The full verdict on a still.
@@ -102,6 +107,12 @@ impl Analyzer {
             .copied();
         let landmarks = match &main {
             Some(face) => Some(self.mesh.landmarks(img, face)?),
+            None => None,
+        };
+        // The eyelids from the Iris model: FaceMesh regularises the eyes towards open and symmetric and
+        // misses a wink; the Iris model sees each lid.
+        let eyes = match &landmarks {
+            Some(lm) => Some(self.eyes(img, lm)?),
             None => None,
         };
         let t2 = clock::monotonic();
@@ -135,6 +146,27 @@ impl Analyzer {
         verdict
             .checks
             .push(checks::roll(head.map(|h| h.roll_deg), spec.pose.max_roll_deg));
+        let measures = match (&landmarks, &head) {
+            (Some(lm), Some(h)) => {
+                let ok_plan = plan.as_ref().and_then(|p| p.as_ref().ok());
+                let (crop, scale) = judged_crop(ok_plan, h, spec);
+                let mut m = measure_face(img, lm, crop, scale, spec.background.rgb, h.hair_top_y);
+                if let Some(e) = &eyes {
+                    m.set_eyes(img, e);
+                }
+                Some(m)
+            }
+            _ => None,
+        };
+        checks::face_checks(&mut verdict, measures.as_ref(), spec);
+        // A second face inside the crop is also a second person on the backdrop.
+        if inside > 1
+            && let Some(bg) = verdict.checks.iter_mut().find(|c| c.id == "background")
+        {
+            bg.status = CheckStatus::Fail;
+            bg.message_zh = "背景中有其他人".into();
+            bg.message_en = "Someone else is on the backdrop".into();
+        }
         let t3 = clock::monotonic();
         times.checks_ms = ms(t3 - t2);
 
@@ -162,12 +194,22 @@ impl Analyzer {
             head,
             plan: plan.and_then(Result::ok),
             standardized,
+            measures,
             times,
         })
     }
 }
 
 impl Analyzer {
+    /// Both eyes from the Iris model (`[right eye, left eye]` of the subject). The subject's left eye is
+    /// mirrored for the model: measured on the labelled corpora, that orientation separates a wink
+    /// (openness ~0.11) from narrowed smiling eyes (>= 0.19); the other does not (0.15-0.21 vs 0.30).
+    fn eyes(&mut self, img: &RgbImage, lm: &Landmarks468) -> Result<[EyeLandmarks; 2], AnalyzeError> {
+        let right = self.iris.eye(img, lm.point(33), lm.point(133), false)?;
+        let left = self.iris.eye(img, lm.point(362), lm.point(263), true)?;
+        Ok([right, left])
+    }
+
     /// The fast path on a preview frame: detection only (no landmarks), the crop planned against the
     /// spec, and short messages for the student. Coordinates are the preview's; the upscale limit is
     /// relaxed by `still_over_preview` because the still has that many times more pixels.
@@ -245,15 +287,21 @@ impl Analyzer {
 fn measure_head(img: &RgbImage, face: &Face, lm: Option<&Landmarks468>, backdrop: &Backdrop) -> HeadMeasure {
     let (right_eye, left_eye, face_width, forehead_y) = match lm {
         Some(lm) => {
-            let mid = |(a, b): (usize, usize)| {
-                let (p, q) = (lm.point(a), lm.point(b));
-                (((p.x + q.x) / 2.0) as f64, ((p.y + q.y) / 2.0) as f64)
+            // The eye centre is the mean of the 16 eye-contour points (what the corpus levelled with);
+            // the corners alone drift on a turned head.
+            let centre = |ids: &[usize]| {
+                let n = ids.len() as f64;
+                let (sx, sy) = ids.iter().fold((0.0, 0.0), |(sx, sy), &i| {
+                    let p = lm.point(i);
+                    (sx + p.x as f64, sy + p.y as f64)
+                });
+                (sx / n, sy / n)
             };
             let (c1, c2) = (lm.point(CHEEKS.0), lm.point(CHEEKS.1));
             let width = ((c2.x - c1.x) as f64).hypot((c2.y - c1.y) as f64);
             (
-                mid(RIGHT_EYE_CORNERS),
-                mid(LEFT_EYE_CORNERS),
+                centre(&super::measure::idx::RIGHT_EYE),
+                centre(&super::measure::idx::LEFT_EYE),
                 width,
                 lm.point(FOREHEAD_TOP).y as f64,
             )
@@ -289,6 +337,22 @@ fn measure_head(img: &RgbImage, face: &Face, lm: Option<&Landmarks468>, backdrop
         hair_top_y,
         roll_deg,
     }
+}
+
+/// The crop the backdrop and clothing are judged in, and the output scale the focus is judged at: the
+/// planned crop when there is one, else the crop a centred head of mid-band size would get (so a
+/// badly framed photo still gets its other checks measured).
+fn judged_crop(plan: Option<&CropPlan>, head: &HeadMeasure, spec: &PhotoSpec) -> (Rect, f64) {
+    if let Some(p) = plan {
+        return ((p.x, p.y, p.width, p.height), p.scale);
+    }
+    let g = &spec.geometry;
+    let o = &spec.output;
+    let scale = (g.face_width_px[0] + g.face_width_px[1]) / 2.0 / head.face_width.max(1.0);
+    let (w, h) = (o.width as f64 / scale, o.height as f64 / scale);
+    let eye_out = (g.eye_line_px[0] + g.eye_line_px[1]) / 2.0;
+    let crop = (head.eye_mid.0 - w / 2.0, head.eye_mid.1 - eye_out / scale, w, h);
+    (crop, scale)
 }
 
 /// Faces whose centre lies in the crop, and faces outside it. Without a crop every face counts as inside.

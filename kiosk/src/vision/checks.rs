@@ -5,8 +5,10 @@
 //! measurement is missing returns `Undetermined`, never `Pass`.
 
 use super::geometry::{CropPlan, FramingProblem};
+use super::measure::FaceMeasures;
+use super::spec::PhotoSpec;
 use super::standardize::StandardizeError;
-use super::verdict::{CheckResult, CheckStatus};
+use super::verdict::{CheckResult, CheckStatus, Verdict};
 
 fn result(
     id: &'static str,
@@ -189,6 +191,314 @@ pub fn output_file(outcome: Result<(usize, u8), &StandardizeError>, min_kb: u32,
             }
         }
     }
+}
+
+/// Whether lower or higher values of a measure are better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+/// The status of a measure against a band `[a, b]` (see [`crate::vision::spec::ChecksSpec`]).
+pub fn grade(value: f64, band: [f64; 2], better: Better) -> CheckStatus {
+    let [a, b] = band;
+    match better {
+        Better::Lower if value <= a => CheckStatus::Pass,
+        Better::Lower if value >= b => CheckStatus::Fail,
+        Better::Higher if value >= b => CheckStatus::Pass,
+        Better::Higher if value <= a => CheckStatus::Fail,
+        _ => CheckStatus::Undetermined,
+    }
+}
+
+/// The worse of two statuses: fail over undetermined over advisory over pass.
+pub fn worst(a: CheckStatus, b: CheckStatus) -> CheckStatus {
+    let rank = |s: CheckStatus| match s {
+        CheckStatus::Pass => 0,
+        CheckStatus::Advisory => 1,
+        CheckStatus::Undetermined => 2,
+        CheckStatus::Fail => 3,
+    };
+    if rank(a) >= rank(b) { a } else { b }
+}
+
+/// Texts of one check: what passed, what is wrong, what could not be told, and how to fix it.
+struct Texts {
+    ok: (&'static str, &'static str),
+    bad: (&'static str, &'static str),
+    unsure: (&'static str, &'static str),
+    fix: (&'static str, &'static str),
+}
+
+fn graded(
+    id: &'static str,
+    status: CheckStatus,
+    value: Option<f64>,
+    limit: String,
+    t: &Texts,
+) -> CheckResult {
+    let (msg, value) = match (status, value) {
+        (_, None) => (("无法测量", "Could not be measured"), None),
+        (CheckStatus::Pass, v) => (t.ok, v),
+        (CheckStatus::Fail, v) => (t.bad, v),
+        (_, v) => (t.unsure, v),
+    };
+    // No measurement is never a pass.
+    let status = if value.is_none() {
+        CheckStatus::Undetermined
+    } else {
+        status
+    };
+    let mut r = result(id, status, value.map(round3), limit, msg, t.fix);
+    if value.is_none() {
+        r.message_zh = format!("{}：{}", t.unsure.0, msg.0);
+        r.message_en = format!("{}: {}", t.unsure.1, msg.1);
+    }
+    r
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn band_text(band: [f64; 2], better: Better) -> String {
+    match better {
+        Better::Lower => format!("pass <= {}, fail >= {}", band[0], band[1]),
+        Better::Higher => format!("pass >= {}, fail <= {}", band[1], band[0]),
+    }
+}
+
+/// Head turn (yaw) or nod (pitch) against the spec's limit: within it passes, beyond it by more than the
+/// margin fails, in between is too close to call from landmark depth.
+pub fn pose_angle(id: &'static str, deg: Option<f64>, max_deg: f64, margin: f64) -> CheckResult {
+    let texts = if id == "yaw" {
+        Texts {
+            ok: ("头部正对镜头", "Head faces the camera"),
+            bad: ("头部左右转动", "Head is turned to the side"),
+            unsure: ("头部可能略有转动", "Head may be slightly turned"),
+            fix: ("请把脸正对镜头", "Please turn your face straight to the camera"),
+        }
+    } else {
+        Texts {
+            ok: ("头部没有俯仰", "Head is level (no nod)"),
+            bad: ("头部抬起或低下", "Head is tilted up or down"),
+            unsure: ("头部可能略有俯仰", "Head may be tilted up or down slightly"),
+            fix: (
+                "请平视镜头，下巴不要抬高或压低",
+                "Look straight ahead; keep your chin level",
+            ),
+        }
+    };
+    let status = deg.map_or(CheckStatus::Undetermined, |d| {
+        grade(d.abs(), [max_deg, max_deg + margin], Better::Lower)
+    });
+    graded(id, status, deg.map(round1), format!("<= {max_deg} deg"), &texts)
+}
+
+/// Every check measured from the landmarks and pixels of the main face. Without landmarks they are all
+/// undetermined: a photo whose face could not be measured never passes.
+pub fn face_checks(verdict: &mut Verdict, m: Option<&FaceMeasures>, spec: &PhotoSpec) {
+    let empty = FaceMeasures::default();
+    let m = m.unwrap_or(&empty);
+    let c = &spec.checks;
+    let g = |v: Option<f64>, band: [f64; 2], better: Better| {
+        v.map_or(CheckStatus::Undetermined, |v| grade(v, band, better))
+    };
+    let v = &mut verdict.checks;
+    v.push(pose_angle(
+        "yaw",
+        m.yaw_deg,
+        spec.pose.max_yaw_deg,
+        c.pose_margin_deg,
+    ));
+    v.push(pose_angle(
+        "pitch",
+        m.pitch_deg,
+        spec.pose.max_pitch_deg,
+        c.pose_margin_deg,
+    ));
+    v.push(graded(
+        "eyes_open",
+        g(m.iris_open_min, c.eye_open, Better::Higher),
+        m.iris_open_min,
+        band_text(c.eye_open, Better::Higher),
+        &Texts {
+            ok: ("双眼睁开", "Both eyes are open"),
+            bad: ("眼睛闭合或半闭", "An eye is closed or half closed"),
+            unsure: ("无法确认双眼完全睁开", "Cannot confirm both eyes are fully open"),
+            fix: (
+                "请自然睁大双眼，不要眨眼",
+                "Please open both eyes naturally; do not blink",
+            ),
+        },
+    ));
+    // The mouth is judged on the lip gap and on visible teeth; the worse decides.
+    let mouth = worst(
+        g(m.mouth_gap, c.mouth_gap, Better::Lower),
+        g(m.teeth_frac, c.teeth, Better::Lower),
+    );
+    v.push(graded(
+        "mouth_closed",
+        mouth,
+        m.mouth_gap.zip(m.teeth_frac).map(|(gap, _)| gap),
+        format!(
+            "gap {}; teeth {}",
+            band_text(c.mouth_gap, Better::Lower),
+            band_text(c.teeth, Better::Lower)
+        ),
+        &Texts {
+            ok: ("嘴巴闭合", "Mouth is closed"),
+            bad: ("嘴巴张开或露出牙齿", "Mouth is open or teeth show"),
+            unsure: ("无法确认嘴巴闭合", "Cannot confirm the mouth is closed"),
+            fix: (
+                "请闭合嘴唇，不要露齿",
+                "Please close your lips; do not show your teeth",
+            ),
+        },
+    ));
+    v.push(graded(
+        "sharpness",
+        g(m.sharpness, c.sharpness, Better::Higher),
+        m.sharpness,
+        band_text(c.sharpness, Better::Higher),
+        &Texts {
+            ok: ("面部清晰", "Face is in focus"),
+            bad: ("照片模糊", "Photo is blurred"),
+            unsure: ("清晰度不足以确认", "Focus is not clearly good enough"),
+            fix: ("请保持不动，重新拍摄", "Please hold still and shoot again"),
+        },
+    ));
+    let exposure = worst(
+        g(m.exposure_ev.map(f64::abs), c.exposure_ev, Better::Lower),
+        worst(
+            g(m.skin_clipped, c.skin_clipped, Better::Lower),
+            g(m.skin_crushed, c.skin_crushed, Better::Lower),
+        ),
+    );
+    v.push(graded(
+        "exposure",
+        exposure,
+        m.exposure_ev.zip(m.skin_clipped).map(|(ev, _)| ev),
+        format!(
+            "|EV| {}; clipped skin {}; crushed skin {}",
+            band_text(c.exposure_ev, Better::Lower),
+            band_text(c.skin_clipped, Better::Lower),
+            band_text(c.skin_crushed, Better::Lower)
+        ),
+        &Texts {
+            ok: ("曝光正常", "Exposure is right"),
+            bad: ("照片过亮或过暗", "Photo is too bright or too dark"),
+            unsure: ("曝光可能不准确", "Exposure may be off"),
+            fix: (
+                "请联系工作人员检查灯光",
+                "Please ask the staff to check the lights",
+            ),
+        },
+    ));
+    v.push(graded(
+        "illumination_uniformity",
+        g(m.cheek_ratio, c.cheek_ratio, Better::Lower),
+        m.cheek_ratio,
+        band_text(c.cheek_ratio, Better::Lower),
+        &Texts {
+            ok: ("面部光线均匀", "Light on the face is even"),
+            bad: (
+                "面部光线不均（阴阳脸）",
+                "Light on the face is uneven (one side dark)",
+            ),
+            unsure: ("面部光线可能不均", "Light on the face may be uneven"),
+            fix: (
+                "请坐到座椅中间，正对镜头",
+                "Please sit in the middle, facing the camera",
+            ),
+        },
+    ));
+    v.push(graded(
+        "highlights",
+        g(m.highlight_frac, c.highlights, Better::Lower),
+        m.highlight_frac,
+        band_text(c.highlights, Better::Lower),
+        &Texts {
+            ok: ("面部无反光", "No shine on the face"),
+            bad: ("面部有反光（油光、汗）", "Shiny spots on the face (oil, sweat)"),
+            unsure: ("面部可能有反光", "There may be shine on the face"),
+            fix: (
+                "请擦去面部油光或汗水后重拍",
+                "Please blot your face and shoot again",
+            ),
+        },
+    ));
+    let background = worst(
+        g(
+            m.backdrop_delta_e,
+            [spec.background.max_delta_e, spec.background.max_delta_e],
+            Better::Lower,
+        ),
+        worst(
+            g(m.backdrop_foreign, c.backdrop_foreign, Better::Lower),
+            g(m.backdrop_unevenness, c.backdrop_unevenness, Better::Lower),
+        ),
+    );
+    v.push(graded(
+        "background",
+        background,
+        m.backdrop_delta_e
+            .zip(m.backdrop_foreign)
+            .zip(m.backdrop_unevenness)
+            .map(|((de, _), _)| de),
+        format!(
+            "dE76 <= {}; foreign {}; unevenness {}",
+            spec.background.max_delta_e,
+            band_text(c.backdrop_foreign, Better::Lower),
+            band_text(c.backdrop_unevenness, Better::Lower)
+        ),
+        &Texts {
+            ok: ("背景符合要求", "Background is right"),
+            bad: (
+                "背景颜色不对、不均匀或有杂物",
+                "Background is off-colour, uneven or not clear",
+            ),
+            unsure: ("背景可能不符合要求", "Background may not be right"),
+            fix: (
+                "请移开身后的物品，身后不要有人",
+                "Please clear the backdrop; nobody behind you",
+            ),
+        },
+    ));
+    v.push(graded(
+        "clothing_contrast",
+        g(m.clothing_like_backdrop, c.clothing_like_backdrop, Better::Lower),
+        m.clothing_like_backdrop,
+        band_text(c.clothing_like_backdrop, Better::Lower),
+        &Texts {
+            ok: ("服装与背景区分明显", "Clothing stands out from the background"),
+            bad: (
+                "服装颜色与背景相近",
+                "Clothing is too close to the background colour",
+            ),
+            unsure: (
+                "服装可能与背景相近",
+                "Clothing may be close to the background colour",
+            ),
+            fix: (
+                "请换穿与背景颜色不同的上衣",
+                "Please wear a top of a different colour",
+            ),
+        },
+    ));
+    v.push(graded(
+        "red_eye",
+        g(m.red_eye_frac, c.red_eye, Better::Lower),
+        m.red_eye_frac,
+        band_text(c.red_eye, Better::Lower),
+        &Texts {
+            ok: ("无红眼", "No red eye"),
+            bad: ("有红眼", "Red eye"),
+            unsure: ("可能有红眼", "There may be red eye"),
+            fix: ("请重新拍摄", "Please shoot again"),
+        },
+    ));
 }
 
 fn round1(v: f64) -> f64 {

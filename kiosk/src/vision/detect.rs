@@ -854,6 +854,115 @@ impl FaceMesh {
     }
 }
 
+/// Input side of the Iris model.
+const IRIS_SIZE: u32 = 64;
+/// MediaPipe's eye crop: the box between the eye corners scaled by this, square.
+const IRIS_ROI_SCALE: f32 = 2.3;
+/// Iris-model contour indices: eye corners and the middle of each lid (MediaPipe maps its first 16
+/// contour points onto FaceMesh's eye contour starting at the outer corner).
+const IRIS_CORNER_A: usize = 0;
+const IRIS_CORNER_B: usize = 8;
+const IRIS_LID_LOWER: usize = 4;
+const IRIS_LID_UPPER: usize = 12;
+
+/// One eye from the Iris model, in frame pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EyeLandmarks {
+    /// 71 eye-contour and brow points (the first 16 are the eyelids).
+    pub contour: Vec<Point>,
+    /// Iris centre and four rim points.
+    pub iris: [Point; 5],
+}
+
+impl EyeLandmarks {
+    /// Lid gap at the middle of the eye over the corner-to-corner width.
+    pub fn openness(&self) -> f32 {
+        let d = |a: Point, b: Point| (a.x - b.x).hypot(a.y - b.y);
+        let width = d(self.contour[IRIS_CORNER_A], self.contour[IRIS_CORNER_B]).max(1e-3);
+        d(self.contour[IRIS_LID_UPPER], self.contour[IRIS_LID_LOWER]) / width
+    }
+}
+
+/// The MediaPipe Iris landmarker (`iris_landmark`): eyelid contour and iris of one eye crop.
+#[derive(Debug)]
+pub struct IrisModel {
+    session: Session,
+    path: PathBuf,
+    input: Vec<f32>,
+}
+
+impl IrisModel {
+    /// Loads the model. ONNX Runtime must be initialised.
+    pub fn new(model_path: &Path) -> Result<IrisModel, DetectError> {
+        Ok(IrisModel {
+            session: open_session(model_path)?,
+            path: model_path.to_owned(),
+            input: Vec::new(),
+        })
+    }
+
+    /// The eye between two corners (`a` on the image left, `b` on the image right). With `mirror` the
+    /// crop is flipped left-right before inference (the model was trained on one eye; MediaPipe flips
+    /// the other) and the results are flipped back; the photo itself is never changed.
+    pub fn eye(
+        &mut self,
+        img: &RgbImage,
+        a: Point,
+        b: Point,
+        mirror: bool,
+    ) -> Result<EyeLandmarks, DetectError> {
+        let (w, h) = img.dimensions();
+        if w == 0 || h == 0 {
+            return Err(DetectError::EmptyImage { width: w, height: h });
+        }
+        let roi = Roi {
+            center: Point {
+                x: (a.x + b.x) / 2.0,
+                y: (a.y + b.y) / 2.0,
+            },
+            side: (b.x - a.x).hypot(b.y - a.y) * IRIS_ROI_SCALE,
+            angle: (b.y - a.y).atan2(b.x - a.x),
+        };
+        render_roi(img, &roi, IRIS_SIZE, (0.0, 1.0), &mut self.input);
+        let s = IRIS_SIZE as usize;
+        if mirror {
+            for plane in self.input.chunks_exact_mut(s * s) {
+                for row in plane.chunks_exact_mut(s) {
+                    row.reverse();
+                }
+            }
+        }
+        let input = TensorRef::from_array_view(([1usize, 3, s, s], self.input.as_slice()))?;
+        let outputs = self.session.run(ort::inputs![input])?;
+        let (mut contour, mut iris) = (None, None);
+        for i in 0..outputs.len() {
+            let (_, data) = outputs[i].try_extract_tensor::<f32>()?;
+            match data.len() {
+                213 => contour = Some(data.to_vec()),
+                15 => iris = Some(data.to_vec()),
+                _ => {}
+            }
+        }
+        let (Some(contour), Some(iris)) = (contour, iris) else {
+            return Err(DetectError::UnexpectedModel {
+                path: self.path.clone(),
+                detail: "outputs are not [1,213] and [1,15]".into(),
+            });
+        };
+        let size = IRIS_SIZE as f32;
+        let map = |p: &[f32]| {
+            let u = if mirror { size - p[0] } else { p[0] };
+            roi.to_frame(size, u, p[1])
+        };
+        let contour: Vec<Point> = contour.chunks_exact(3).map(map).collect();
+        let ir: Vec<Point> = iris.chunks_exact(3).map(map).collect();
+        Ok(EyeLandmarks {
+            contour,
+            iris: [ir[0], ir[1], ir[2], ir[3], ir[4]],
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The pure parts: resampling geometry, box merging, crop rotation. The models are exercised

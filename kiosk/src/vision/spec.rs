@@ -19,6 +19,7 @@ pub struct PhotoSpec {
     pub geometry: GeometrySpec,
     pub background: BackgroundSpec,
     pub pose: PoseSpec,
+    pub checks: ChecksSpec,
 }
 
 /// The file that is filed: pixel size, header dpi, JPEG quality floor and file-size window.
@@ -58,6 +59,46 @@ pub struct PoseSpec {
     pub max_roll_deg: f64,
     pub max_yaw_deg: f64,
     pub max_pitch_deg: f64,
+}
+
+/// Limits of the pixel and landmark checks. Each is a band `[a, b]`: for a measure where lower is
+/// better, `<= a` passes, `>= b` fails and between is undetermined (too close to call from one photo);
+/// where higher is better, `<= a` fails and `>= b` passes. The bands were set on the labelled corpora
+/// (see `kioskctl eval`), not guessed; the comments in the spec files say on what.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksSpec {
+    /// Degrees beyond the yaw limit that still count as "too close to call".
+    pub pose_margin_deg: f64,
+    /// Pitch beyond the limit by less than this is only an advisory: the face's own forehead-chin lean
+    /// varies by about +-5 deg between people, so a 5 deg nod cannot be decided from one photo.
+    pub pitch_margin_deg: f64,
+    /// Eye aspect ratio (lid gap over eye width), higher is better: `[fail_max, pass_min]`.
+    pub eye_open: [f64; 2],
+    /// Inner-lip gap over mouth width, lower is better.
+    pub mouth_gap: [f64; 2],
+    /// Fraction of the lip area that looks like teeth, lower is better.
+    pub teeth: [f64; 2],
+    /// Focus ratio around the eyes at output scale, higher is better.
+    pub sharpness: [f64; 2],
+    /// |EV| of the exposure measured on the backdrop, lower is better.
+    pub exposure_ev: [f64; 2],
+    /// Fraction of clipped skin, lower is better.
+    pub skin_clipped: [f64; 2],
+    /// Fraction of crushed (near-black) skin, lower is better.
+    pub skin_crushed: [f64; 2],
+    /// Brighter over darker cheek (linear light), lower is better.
+    pub cheek_ratio: [f64; 2],
+    /// Fraction of skin that is a specular hot spot, lower is better.
+    pub highlights: [f64; 2],
+    /// Fraction of the crop covered by foreign objects, lower is better.
+    pub backdrop_foreign: [f64; 2],
+    /// Unevenness of the backdrop (shadow, gradient), lower is better.
+    pub backdrop_unevenness: [f64; 2],
+    /// Fraction of the clothing that looks like the backdrop, lower is better.
+    pub clothing_like_backdrop: [f64; 2],
+    /// Fraction of the eye area that is red-eye red, lower is better.
+    pub red_eye: [f64; 2],
 }
 
 /// Why a spec could not be loaded.
@@ -170,6 +211,29 @@ impl PhotoSpec {
         }
         if !(g.max_upscale.is_finite() && g.max_upscale >= 1.0) {
             return bad("geometry.max_upscale must be >= 1.0".into());
+        }
+        let c = &self.checks;
+        for (name, [a, b]) in [
+            ("eye_open", c.eye_open),
+            ("mouth_gap", c.mouth_gap),
+            ("teeth", c.teeth),
+            ("sharpness", c.sharpness),
+            ("exposure_ev", c.exposure_ev),
+            ("skin_clipped", c.skin_clipped),
+            ("skin_crushed", c.skin_crushed),
+            ("cheek_ratio", c.cheek_ratio),
+            ("highlights", c.highlights),
+            ("backdrop_foreign", c.backdrop_foreign),
+            ("backdrop_unevenness", c.backdrop_unevenness),
+            ("clothing_like_backdrop", c.clothing_like_backdrop),
+            ("red_eye", c.red_eye),
+        ] {
+            if !(a.is_finite() && b.is_finite() && a <= b) {
+                return bad(format!("checks.{name} must be [a, b] with a <= b"));
+            }
+        }
+        if !(c.pose_margin_deg.is_finite() && c.pose_margin_deg >= 0.0 && c.pitch_margin_deg >= 0.0) {
+            return bad("checks.pose_margin_deg must be >= 0".into());
         }
         Ok(())
     }

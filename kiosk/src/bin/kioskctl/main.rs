@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod eval;
 mod qr;
 mod selftest;
 mod ticket;
@@ -32,6 +33,8 @@ enum Command {
     },
     /// Run the photo checks on image files and print one JSON line per image.
     Check(check::CheckArgs),
+    /// Run every check on a labelled folder (`DIR/labels.json`) and report the agreement per check.
+    Eval(eval::EvalArgs),
     /// Decode QR codes in image files as the kiosk's camera path does; one JSON line per image.
     QrDecode(qr::DecodeArgs),
     /// Render text as a QR code (optionally as a phone held up in a camera frame).
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ticket { cmd } => ticket::run(cmd),
         Command::Check(args) => check::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::QrDecode(args) => qr::decode(args),
         Command::QrEncode(args) => qr::encode(args),
         Command::UnitKeygen(args) => unit::keygen(args),
