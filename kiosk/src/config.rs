@@ -28,6 +28,12 @@ pub struct KioskConfig {
     /// Extra photo specs (TOML files) besides the built-in ones.
     #[serde(default)]
     pub specs_dir: Option<PathBuf>,
+    /// Operations: the operator API (`[ops.api]`).
+    #[serde(default)]
+    pub ops: crate::ops::OpsConfig,
+    /// Log filter and the local log store's size.
+    #[serde(default)]
+    pub logging: crate::ops::LoggingConfig,
 }
 
 /// Who may issue tickets for this kiosk.
@@ -85,6 +91,10 @@ impl KioskConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         config.data_dir = config.data_dir.map(|d| base.join(d));
         config.specs_dir = config.specs_dir.map(|d| base.join(d));
+        if let Some(api) = &mut config.ops.api {
+            api.cert = base.join(&api.cert);
+            api.key = base.join(&api.key);
+        }
         config.validate(&path.display().to_string())?;
         Ok(config)
     }
@@ -108,6 +118,15 @@ impl KioskConfig {
             return Err(invalid("tickets.clock_skew_secs", "must be 0..=86400".into()));
         }
         self.trusted_keys().map_err(|e| invalid("tickets.issuers", e))?;
+        if let Some(api) = &self.ops.api {
+            crate::ops::auth::Auth::new(api).map_err(|e| invalid("ops.api.tokens", e.to_string()))?;
+            if api.tokens.is_empty() {
+                return Err(invalid("ops.api.tokens", "at least one token is needed".into()));
+            }
+        }
+        if self.logging.capacity < 1000 {
+            return Err(invalid("logging.capacity", "keep at least 1000 records".into()));
+        }
         let specs = self.specs().map_err(|e| invalid("specs_dir", e))?;
         for t in &self.session.photo_types {
             if !specs.iter().any(|s| s.id == t.id) {

@@ -4,12 +4,14 @@
 //! - [`ticket`]: the signed shooting ticket (layout, signing, offline verification).
 //! - [`store`]: the kiosk's one SQLite database (tickets and shots, sessions, checks, outbox, audit).
 //! - [`vision`]: on-device face detection, checks and standardization of the photo.
+//! - [`ops`]: operator API, logging, systemd notification.
 //! - [`shell`]: the code that wires devices, store and UI to the session; the only place with IO.
 //!
 //! The binaries `kiosk` and `kioskctl` live in `src/bin/`.
 
 pub mod clock;
 pub mod config;
+pub mod ops;
 pub mod runtime;
 pub mod session;
 pub mod shell;

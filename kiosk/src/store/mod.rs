@@ -21,6 +21,7 @@
 mod audit;
 mod migrations;
 mod outbox;
+mod stats;
 mod tickets;
 
 use std::path::Path;
@@ -34,6 +35,7 @@ use crate::ticket::{Rejection, TicketId};
 pub use audit::AuditEvent;
 pub use migrations::{LATEST_VERSION, MIGRATIONS, validate_migrations};
 pub use outbox::{Job, JobFile, JobId, JobState, NewJob, OutboxCounts};
+pub use stats::{DayStats, Totals};
 pub use tickets::{CandidateRow, CheckRow, LockInfo, SessionId, ShotCheck, TicketState};
 
 /// How long a writer waits for another connection's write lock before giving up with `SQLITE_BUSY`.
