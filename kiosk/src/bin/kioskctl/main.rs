@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod ops;
 mod qr;
 mod ticket;
 
@@ -34,6 +35,64 @@ enum Command {
     QrDecode(qr::DecodeArgs),
     /// Render text as a QR code (optionally as a phone held up in a camera frame).
     QrEncode(qr::EncodeArgs),
+    /// The running kiosk's status: state, devices, versions, disk, queue.
+    Status(ops::Conn),
+    /// Log records from a cursor (`--follow` keeps polling).
+    Logs {
+        #[command(flatten)]
+        args: ops::LogsArgs,
+        #[command(flatten)]
+        conn: ops::Conn,
+    },
+    /// The upload queue: counts and pending jobs.
+    Queue(ops::Conn),
+    /// Run the kiosk's self-test.
+    Selftest(ops::Conn),
+    /// Take the kiosk out of service or put it back.
+    Service {
+        #[command(subcommand)]
+        cmd: ops::ServiceCmd,
+        #[command(flatten)]
+        conn: ops::Conn,
+    },
+    /// Write a redacted support bundle (status, stats, queue counts, logs) to a file.
+    Export {
+        #[command(flatten)]
+        args: ops::ExportArgs,
+        #[command(flatten)]
+        conn: ops::Conn,
+    },
+    /// Operator tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+    /// Configuration files.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCmd {
+    /// Make a new token: prints it, and on stderr the hashed line for the configuration.
+    New {
+        #[arg(long)]
+        name: String,
+        /// read or admin.
+        #[arg(long, default_value = "read")]
+        scope: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCmd {
+    /// Load and validate a kiosk configuration as `kiosk run` would (exit 1 when invalid).
+    Check {
+        #[arg(default_value = "/etc/kiosk/kiosk.toml")]
+        path: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -43,6 +102,18 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::QrDecode(args) => qr::decode(args),
         Command::QrEncode(args) => qr::encode(args),
+        Command::Status(conn) => ops::status(&conn),
+        Command::Logs { args, conn } => ops::logs(&conn, args),
+        Command::Queue(conn) => ops::queue(&conn),
+        Command::Selftest(conn) => ops::selftest(&conn),
+        Command::Service { cmd, conn } => ops::service(&conn, cmd),
+        Command::Export { args, conn } => ops::export(&conn, args),
+        Command::Token {
+            cmd: TokenCmd::New { name, scope },
+        } => ops::token_new(&name, &scope),
+        Command::Config {
+            cmd: ConfigCmd::Check { path },
+        } => ops::config_check(&path),
     };
     match result {
         Ok(code) => code,
