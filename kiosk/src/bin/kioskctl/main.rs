@@ -67,6 +67,16 @@ enum Command {
         #[command(subcommand)]
         cmd: TokenCmd,
     },
+    /// Make the operator API's TLS certificate and key (self-signed, not a CA) in DIR.
+    ApiCert {
+        /// IP address or DNS name clients connect to (repeatable).
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        #[arg(long, default_value = "/etc/kiosk")]
+        out: std::path::PathBuf,
+        #[arg(long, default_value_t = 825)]
+        days: u32,
+    },
     /// Configuration files.
     Config {
         #[command(subcommand)]
@@ -111,6 +121,7 @@ fn main() -> ExitCode {
         Command::Token {
             cmd: TokenCmd::New { name, scope },
         } => ops::token_new(&name, &scope),
+        Command::ApiCert { hosts, out, days } => ops::api_cert(hosts, &out, days),
         Command::Config {
             cmd: ConfigCmd::Check { path },
         } => ops::config_check(&path),

@@ -113,12 +113,22 @@ pub fn logs(conn: &Conn, args: LogsArgs) -> anyhow::Result<ExitCode> {
     let mut since = args.since;
     let level = args.level.map(|l| format!("&level={l}")).unwrap_or_default();
     let mut out = std::io::stdout().lock();
+    // Without --follow, stop at the newest record that existed at the first answer: records written
+    // meanwhile would otherwise keep the loop going.
+    let mut end: Option<i64> = None;
     loop {
         let v = ok_json(
             client.get(&format!("/v1/logs?since={since}&limit=1000{level}"))?,
             "logs",
         )?;
-        let records = v["records"].as_array().cloned().unwrap_or_default();
+        let end_cursor = *end.get_or_insert(v["last"].as_i64().unwrap_or(0));
+        let records: Vec<Value> = v["records"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| args.follow || r["cursor"].as_i64().unwrap_or(0) <= end_cursor)
+            .collect();
         for r in &records {
             if args.json {
                 writeln!(out, "{r}")?;
@@ -139,10 +149,10 @@ pub fn logs(conn: &Conn, args: LogsArgs) -> anyhow::Result<ExitCode> {
         }
         out.flush()?;
         since = v["next"].as_i64().unwrap_or(since);
+        if !args.follow && (records.is_empty() || since >= end_cursor) {
+            return Ok(ExitCode::SUCCESS);
+        }
         if records.is_empty() {
-            if !args.follow {
-                return Ok(ExitCode::SUCCESS);
-            }
             std::thread::sleep(Duration::from_secs(1));
         }
     }
@@ -219,14 +229,19 @@ pub fn export(conn: &Conn, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let queue = ok_json(c.get("/v1/queue")?, "queue")?;
     let mut logs = Vec::new();
     let mut since = 0;
+    let mut end: Option<i64> = None;
     loop {
         let v = ok_json(c.get(&format!("/v1/logs?since={since}&limit=5000"))?, "logs")?;
+        let end_cursor = *end.get_or_insert(v["last"].as_i64().unwrap_or(0));
         let records = v["records"].as_array().cloned().unwrap_or_default();
         if records.is_empty() {
             break;
         }
         since = v["next"].as_i64().unwrap_or(since);
         logs.extend(records);
+        if since >= end_cursor {
+            break;
+        }
     }
     let bundle = json!({
         "kind": "kiosk-support-bundle",
@@ -266,6 +281,31 @@ pub fn token_new(name: &str, scope: &str) -> anyhow::Result<ExitCode> {
          {{ name = \"{name}\", scope = \"{scope}\", sha256 = \"{}\" }}",
         kiosk::ops::auth::token_hash(&token)
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kioskctl api-cert`: a self-signed end-entity certificate and key for the operator API. Not a CA
+/// certificate (rustls refuses a CA certificate as a server's own), valid for the given names and
+/// addresses; clients pin it with `--cert`.
+pub fn api_cert(hosts: Vec<String>, out: &Path, days: u32) -> anyhow::Result<ExitCode> {
+    if hosts.is_empty() {
+        bail!("name at least one --host (IP address or DNS name the operators use)");
+    }
+    let mut params = rcgen::CertificateParams::new(hosts)?;
+    let today = time::OffsetDateTime::from_unix_timestamp(kiosk::clock::unix_now())?;
+    params.not_before = today - time::Duration::days(1);
+    params.not_after = today + time::Duration::days(i64::from(days));
+    params.is_ca = rcgen::IsCa::ExplicitNoCa;
+    let key = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let key_path = out.join("api.key");
+    if key_path.exists() {
+        bail!("{} exists; refusing to overwrite a key", key_path.display());
+    }
+    write_private(&key_path, key.serialize_pem().as_bytes())?;
+    std::fs::write(out.join("api.crt"), cert.pem())?;
+    eprintln!("wrote {}/api.crt and api.key (0600)", out.display());
     Ok(ExitCode::SUCCESS)
 }
 
