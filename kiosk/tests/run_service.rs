@@ -55,9 +55,9 @@ fn ready_then_watchdog_from_the_main_loop_and_none_while_it_hangs() {
         .arg("--sim")
         .arg("--frames")
         .arg(demo().join("pass"))
-        .args(["--for", "10", "--sim-hang-at", "4", "--sim-hang-for", "3"])
+        .args(["--for", "13", "--sim-hang-at", "4", "--sim-hang-for", "4"])
         .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "400000")
+        .env("WATCHDOG_USEC", "1000000")
         .env_remove("WATCHDOG_PID")
         .env_remove("JOURNAL_STREAM")
         .env("RUST_LOG", "info")
@@ -152,21 +152,18 @@ fn ready_then_watchdog_from_the_main_loop_and_none_while_it_hangs() {
         .filter(|(_, m)| m == "WATCHDOG=1")
         .map(|(t, _)| (*t - ready_at).as_secs_f64())
         .collect();
-    // 400 ms watchdog: a ping every 200 ms from a healthy loop.
-    let before = pings.iter().filter(|&&t| t < 3.0).count();
-    assert!(before >= 8, "periodic pings before the hang: {pings:?}");
-    let (gap_start, gap) = pings
-        .windows(2)
-        .map(|w| (w[0], w[1] - w[0]))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .unwrap();
-    assert!(gap >= 2.7, "no ping while the loop hangs for 3 s: {pings:?}");
-    assert!(
-        (3.0..5.5).contains(&gap_start),
-        "the silence is the hang: {pings:?}"
-    );
+    // 1 s watchdog: a ping every 500 ms from a healthy loop. The bounds leave room for a loaded CI
+    // machine (two cores shared with compilers) without accepting pings during the 4 s hang.
+    let before = pings.iter().filter(|&&t| t < 3.5).count();
+    assert!(before >= 3, "periodic pings before the hang: {pings:?}");
+    let mut gaps: Vec<(f64, f64)> = pings.windows(2).map(|w| (w[0], w[1] - w[0])).collect();
+    gaps.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let (gap_start, gap) = gaps[0];
+    assert!(gap >= 3.7, "no ping while the loop hangs for 4 s: {pings:?}");
+    assert!((2.5..6.0).contains(&gap_start), "the silence is the hang: {pings:?}");
+    assert!(gaps[1].1 < 3.0, "the loop pings steadily otherwise: {pings:?}");
     let after = pings.iter().filter(|&&t| t > gap_start + gap).count();
-    assert!(after >= 5, "pings resume after the hang: {pings:?}");
+    assert!(after >= 3, "pings resume after the hang: {pings:?}");
     assert!(messages.last().unwrap().1.contains("STOPPING=1"));
 
     // The ticket in front of the camera was read (so its name and numbers were in memory), and the
