@@ -160,7 +160,10 @@ fn ready_then_watchdog_from_the_main_loop_and_none_while_it_hangs() {
     gaps.sort_by(|a, b| b.1.total_cmp(&a.1));
     let (gap_start, gap) = gaps[0];
     assert!(gap >= 3.7, "no ping while the loop hangs for 4 s: {pings:?}");
-    assert!((2.5..6.0).contains(&gap_start), "the silence is the hang: {pings:?}");
+    assert!(
+        (2.5..6.0).contains(&gap_start),
+        "the silence is the hang: {pings:?}"
+    );
     assert!(gaps[1].1 < 3.0, "the loop pings steadily otherwise: {pings:?}");
     let after = pings.iter().filter(|&&t| t > gap_start + gap).count();
     assert!(after >= 3, "pings resume after the hang: {pings:?}");
@@ -183,4 +186,35 @@ fn ready_then_watchdog_from_the_main_loop_and_none_while_it_hangs() {
             assert!(!text.contains(secret), "{secret} leaked in {text}");
         }
     }
+}
+
+/// A configuration that cannot work exits 78 (EX_CONFIG), which `kiosk.service` does not restart on:
+/// restarting, and the reboot the start limit escalates to, would not fix it.
+#[test]
+fn an_unrunnable_configuration_exits_78_and_is_not_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kiosk"))
+            .arg("run")
+            .arg("--config")
+            .arg(demo().join("kiosk.toml"))
+            .args(extra)
+            .env_remove("NOTIFY_SOCKET")
+            .output()
+            .unwrap()
+    };
+    // No data directory in the demo configuration.
+    assert_eq!(run(&[]).status.code(), Some(78));
+    // Real devices are not wired yet: only --sim can run.
+    let out = run(&["--data-dir", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(78),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unit =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../systemd/kiosk.service"))
+            .unwrap();
+    assert!(unit.lines().any(|l| l.trim() == "RestartPreventExitStatus=78"));
 }

@@ -106,7 +106,11 @@ fn main() -> ExitCode {
                 Err(e) => {
                     tracing::error!("kiosk run: {e:#}");
                     eprintln!("kiosk run: {e:#}");
-                    ExitCode::from(2)
+                    if e.downcast_ref::<kiosk::shell::run::Unrunnable>().is_some() {
+                        ExitCode::from(kiosk::shell::run::EXIT_CONFIG)
+                    } else {
+                        ExitCode::from(2)
+                    }
                 }
             }
         }

@@ -49,17 +49,29 @@ pub struct RunOptions {
     pub sim_hang: Option<(Duration, Duration)>,
 }
 
+/// The configuration or the command line cannot work, so restarting will not help: the binary exits
+/// with [`EXIT_CONFIG`] and `kiosk.service` does not restart on it (`RestartPreventExitStatus=`), so a
+/// bad configuration cannot turn into a reboot loop through the start-limit escalation.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unrunnable(pub String);
+
+/// `EX_CONFIG` of sysexits.h.
+pub const EXIT_CONFIG: u8 = 78;
+
 /// Free space below which the self-test fails: photos are spooled until the upload is confirmed.
 const MIN_FREE_BYTES: u64 = 200 * 1024 * 1024;
 
 /// Runs the kiosk until killed (or `run_for` elapses).
 pub fn run(opts: &RunOptions) -> anyhow::Result<()> {
-    let config = KioskConfig::load(&opts.config)?;
+    let config = KioskConfig::load(&opts.config).map_err(|e| Unrunnable(e.to_string()))?;
     let data_dir = opts
         .data_dir
         .clone()
         .or_else(|| config.data_dir.clone())
-        .context("no data directory: set data_dir in the configuration or pass --data-dir")?;
+        .ok_or_else(|| {
+            Unrunnable("no data directory: set data_dir in the configuration or pass --data-dir".into())
+        })?;
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let logs = Arc::new(
         LogStore::open(&data_dir.join("logs.sqlite"), config.logging.capacity)
@@ -76,14 +88,13 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<()> {
         "kiosk starting"
     );
     let Some(frames) = &opts.sim_frames else {
-        bail!(
+        return Err(Unrunnable(
             "real device drivers are not wired into `kiosk run` yet; run with --sim --frames DIR \
              (simulated devices)"
-        );
+                .into(),
+        )
+        .into());
     };
-    if opts.sim_hang.is_some() && opts.sim_frames.is_none() {
-        bail!("--sim-hang-* needs --sim");
-    }
     let (camera, scenario, framing) = sim_camera(frames)?;
     let wall_origin = match &scenario.at {
         Some(at) => time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
