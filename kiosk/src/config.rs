@@ -28,6 +28,12 @@ pub struct KioskConfig {
     /// Extra photo specs (TOML files) besides the built-in ones.
     #[serde(default)]
     pub specs_dir: Option<PathBuf>,
+    /// Operations: the operator API (`[ops.api]`).
+    #[serde(default)]
+    pub ops: crate::ops::OpsConfig,
+    /// Log filter and the local log store's size.
+    #[serde(default)]
+    pub logging: crate::ops::LoggingConfig,
     /// Which driver each device uses (`[devices]`); without it everything is simulated.
     #[serde(default)]
     pub devices: crate::devices::DevicesConfig,
@@ -108,6 +114,10 @@ impl KioskConfig {
         if let crate::devices::CameraConfig::Sim { frames: Some(f) } = &mut config.devices.camera {
             *f = base.join(&*f);
         }
+        if let Some(api) = &mut config.ops.api {
+            api.cert = base.join(&api.cert);
+            api.key = base.join(&api.key);
+        }
         config.validate(&path.display().to_string())?;
         Ok(config)
     }
@@ -145,6 +155,15 @@ impl KioskConfig {
                     format!("entry #{} is not an age X25519 public key", i + 1),
                 ));
             }
+        }
+        if let Some(api) = &self.ops.api {
+            crate::ops::auth::Auth::new(api).map_err(|e| invalid("ops.api.tokens", e.to_string()))?;
+            if api.tokens.is_empty() {
+                return Err(invalid("ops.api.tokens", "at least one token is needed".into()));
+            }
+        }
+        if self.logging.capacity < 1000 {
+            return Err(invalid("logging.capacity", "keep at least 1000 records".into()));
         }
         let specs = self.specs().map_err(|e| invalid("specs_dir", e))?;
         for t in &self.session.photo_types {

@@ -1,13 +1,16 @@
 //! `kiosk`: the kiosk's main program.
 //!
 //! `kiosk demo` runs one complete graduate session on simulated hardware (see `kiosk::shell::demo`).
-//! The real main loop on devices (`kiosk run`) joins with the hardware layer and the touchscreen UI.
+//! `kiosk run` is the service's main loop (see `kiosk::shell::run`); for now on simulated devices
+//! (`--sim --frames DIR`), as the real drivers and the touchscreen UI join later.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use kiosk::shell::demo::{self, DemoOptions};
+use kiosk::shell::run::RunOptions;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(name = "kiosk", version, about = "Graduate photo kiosk")]
@@ -34,6 +37,35 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// The kiosk service: the real-time main loop, systemd notification (READY, WATCHDOG), logging
+    /// and the operator API. Runs until killed.
+    Run {
+        /// Kiosk configuration.
+        #[arg(long, default_value = "/etc/kiosk/kiosk.toml")]
+        config: PathBuf,
+        /// Overrides the configuration's data_dir.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Simulated devices (no hardware); needs --frames.
+        #[arg(long, requires = "frames")]
+        sim: bool,
+        /// Fixture folder the simulated camera shows (scan/, shots/, framing/).
+        #[arg(long, requires = "sim")]
+        frames: Option<PathBuf>,
+        /// Exit after this many seconds (smoke tests).
+        #[arg(long = "for", value_name = "SECS")]
+        run_for: Option<f64>,
+        /// Simulated fault: the main loop hangs once, this many seconds after start...
+        #[arg(long, requires_all = ["sim", "sim_hang_for"], value_name = "SECS")]
+        sim_hang_at: Option<f64>,
+        /// ...for this many seconds (to see the watchdog stop).
+        #[arg(long, requires = "sim_hang_at", value_name = "SECS")]
+        sim_hang_for: Option<f64>,
+    },
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)
 }
 
 /// The repository's demo fixtures: found from the current directory upwards, else where this binary was
@@ -51,20 +83,49 @@ fn fixtures_dir() -> PathBuf {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Run {
+            config,
+            data_dir,
+            sim,
+            frames,
+            run_for,
+            sim_hang_at,
+            sim_hang_for,
+        } => {
+            let opts = RunOptions {
+                config,
+                data_dir,
+                sim_frames: frames.filter(|_| sim),
+                run_for: run_for.map(secs),
+                sim_hang: sim_hang_at.zip(sim_hang_for).map(|(a, f)| (secs(a), secs(f))),
+            };
+            match kiosk::shell::run::run(&opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("kiosk run: {e:#}");
+                    eprintln!("kiosk run: {e:#}");
+                    if e.downcast_ref::<kiosk::shell::run::Unrunnable>().is_some() {
+                        ExitCode::from(kiosk::shell::run::EXIT_CONFIG)
+                    } else {
+                        ExitCode::from(2)
+                    }
+                }
+            }
+        }
         Command::Demo {
             data_dir,
             frames,
             config,
             quiet,
         } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+                )
+                .with_writer(std::io::stderr)
+                .init();
             let fixtures = fixtures_dir();
             let opts = DemoOptions {
                 config: config.unwrap_or_else(|| fixtures.join("kiosk.toml")),

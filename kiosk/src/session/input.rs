@@ -100,4 +100,8 @@ pub enum Device {
     Store,
     /// The on-device checks (ONNX runtime and models).
     Vision,
+    /// Not a device: an operator took the kiosk out of service (operator API, `kioskctl`). It goes
+    /// through the same fault path so the session ends cleanly and the screen says why; "recovered"
+    /// is the operator putting it back.
+    Operator,
 }

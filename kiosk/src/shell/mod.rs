@@ -12,6 +12,7 @@
 pub mod demo;
 pub mod files;
 pub mod payment;
+pub mod run;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -246,6 +247,45 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
 
     pub fn lights(&self) -> &L {
         &self.lights
+    }
+
+    /// Every device's health as `up` or `down:<kind>`, for the operator's status.
+    pub fn device_health(&self) -> Vec<(&'static str, String)> {
+        [
+            DeviceId::Camera,
+            DeviceId::Seat,
+            DeviceId::Lights,
+            DeviceId::Buttons,
+            DeviceId::QrScanner,
+        ]
+        .into_iter()
+        .map(|d| {
+            let h = match self.supervisor.health(d) {
+                hal::supervisor::Health::Up => "up".to_string(),
+                hal::supervisor::Health::Down(kind) => format!("down:{}", kind.as_str()),
+            };
+            (d.as_str(), h)
+        })
+        .collect()
+    }
+
+    /// An operator takes the kiosk out of service (`Some(reason)`) or puts it back (`None`). Goes
+    /// through the session's fault path, so a session in progress ends as it would on a fault and the
+    /// screen shows the reason.
+    pub fn set_operator_out_of_service(&mut self, now: Instant, reason: Option<String>) {
+        let input = match reason {
+            Some(reason_en) => Input::DeviceFault {
+                device: Device::Operator,
+                reason_zh: "设备维护中".into(),
+                reason_en,
+                hint_zh: "由运维人员暂停服务".into(),
+                hint_en: "Taken out of service by an operator".into(),
+            },
+            None => Input::DeviceRecovered {
+                device: Device::Operator,
+            },
+        };
+        self.input(now, input);
     }
 
     /// Events since the last call.

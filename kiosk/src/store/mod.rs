@@ -22,6 +22,7 @@ mod audit;
 mod lease;
 mod migrations;
 mod outbox;
+mod stats;
 mod tickets;
 
 use std::path::Path;
@@ -36,6 +37,7 @@ pub use audit::AuditEvent;
 pub use lease::PurgeCandidate;
 pub use migrations::{LATEST_VERSION, MIGRATIONS, validate_migrations};
 pub use outbox::{Job, JobFile, JobId, JobState, NewJob, OutboxCounts};
+pub use stats::{DayStats, Totals};
 pub use tickets::{CandidateRow, CheckRow, LockInfo, SessionId, ShotCheck, TicketState};
 
 /// How long a writer waits for another connection's write lock before giving up with `SQLITE_BUSY`.

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod eval;
+mod ops;
 mod qr;
 mod selftest;
 mod ticket;
@@ -43,6 +44,75 @@ enum Command {
     UnitKeygen(unit::UnitKeygenArgs),
     /// Exercise every configured device and print a verdict per device.
     Selftest(selftest::SelftestArgs),
+    /// The running kiosk's status: state, devices, versions, disk, queue.
+    Status(ops::Conn),
+    /// Log records from a cursor (`--follow` keeps polling).
+    Logs {
+        #[command(flatten)]
+        args: ops::LogsArgs,
+        #[command(flatten)]
+        conn: ops::Conn,
+    },
+    /// The upload queue: counts and pending jobs.
+    Queue(ops::Conn),
+    /// Ask the running kiosk to run its self-test (through the operator API; `selftest` exercises the
+    /// devices directly and needs the kiosk stopped).
+    RemoteSelftest(ops::Conn),
+    /// Take the kiosk out of service or put it back.
+    Service {
+        #[command(subcommand)]
+        cmd: ops::ServiceCmd,
+        #[command(flatten)]
+        conn: ops::Conn,
+    },
+    /// Write a redacted support bundle (status, stats, queue counts, logs) to a file.
+    Export {
+        #[command(flatten)]
+        args: ops::ExportArgs,
+        #[command(flatten)]
+        conn: ops::Conn,
+    },
+    /// Operator tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+    /// Make the operator API's TLS certificate and key (self-signed, not a CA) in DIR.
+    ApiCert {
+        /// IP address or DNS name clients connect to (repeatable).
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        #[arg(long, default_value = "/etc/kiosk")]
+        out: std::path::PathBuf,
+        #[arg(long, default_value_t = 825)]
+        days: u32,
+    },
+    /// Configuration files.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCmd {
+    /// Make a new token: prints it, and on stderr the hashed line for the configuration.
+    New {
+        #[arg(long)]
+        name: String,
+        /// read or admin.
+        #[arg(long, default_value = "read")]
+        scope: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCmd {
+    /// Load and validate a kiosk configuration as `kiosk run` would (exit 1 when invalid).
+    Check {
+        #[arg(default_value = "/etc/kiosk/kiosk.toml")]
+        path: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,6 +125,19 @@ fn main() -> ExitCode {
         Command::QrEncode(args) => qr::encode(args),
         Command::UnitKeygen(args) => unit::keygen(args),
         Command::Selftest(args) => selftest::run(args),
+        Command::Status(conn) => ops::status(&conn),
+        Command::Logs { args, conn } => ops::logs(&conn, args),
+        Command::Queue(conn) => ops::queue(&conn),
+        Command::RemoteSelftest(conn) => ops::selftest(&conn),
+        Command::Service { cmd, conn } => ops::service(&conn, cmd),
+        Command::Export { args, conn } => ops::export(&conn, args),
+        Command::Token {
+            cmd: TokenCmd::New { name, scope },
+        } => ops::token_new(&name, &scope),
+        Command::ApiCert { hosts, out, days } => ops::api_cert(hosts, &out, days),
+        Command::Config {
+            cmd: ConfigCmd::Check { path },
+        } => ops::config_check(&path),
     };
     match result {
         Ok(code) => code,

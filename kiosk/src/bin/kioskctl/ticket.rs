@@ -30,6 +30,10 @@ pub enum TicketCmd {
     Issue(Box<IssueArgs>),
     /// Verify a ticket payload or a QR image against trusted public keys.
     Verify(Box<VerifyArgs>),
+    /// Unlock a ticket on a running kiosk (operator API, admin token).
+    Unlock(Box<crate::ops::TicketOpArgs>),
+    /// Grant extra shots to a ticket on a running kiosk (operator API, admin token).
+    Grant(Box<crate::ops::TicketOpArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -95,6 +99,8 @@ pub fn run(cmd: TicketCmd) -> anyhow::Result<ExitCode> {
         TicketCmd::Keygen { out, key_id } => keygen(out, key_id),
         TicketCmd::Issue(args) => issue_cmd(*args),
         TicketCmd::Verify(args) => verify_cmd(*args),
+        TicketCmd::Unlock(args) => crate::ops::ticket_unlock(*args),
+        TicketCmd::Grant(args) => crate::ops::ticket_grant(*args),
     }
 }
 
