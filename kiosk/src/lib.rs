@@ -13,8 +13,8 @@
 pub mod clock;
 pub mod config;
 pub mod devices;
-pub mod outbox;
 pub mod ops;
+pub mod outbox;
 pub mod runtime;
 pub mod session;
 pub mod shell;
