@@ -38,6 +38,9 @@ pub struct KioskConfig {
     #[serde(default)]
     pub devices: crate::devices::DevicesConfig,
     pub storage: StorageConfig,
+    /// The unit's payment backend, needed when `session.payment.mode = "gateway"`.
+    #[serde(default)]
+    pub payment_gateway: Option<crate::shell::payment_http::GatewayConfig>,
 }
 
 /// Where photos go and how they are protected.
@@ -142,6 +145,16 @@ impl KioskConfig {
             return Err(invalid("tickets.clock_skew_secs", "must be 0..=86400".into()));
         }
         self.trusted_keys().map_err(|e| invalid("tickets.issuers", e))?;
+        if matches!(self.session.payment, crate::session::PaymentMode::Gateway { .. }) {
+            let Some(g) = &self.payment_gateway else {
+                return Err(invalid(
+                    "payment_gateway",
+                    "session.payment.mode is \"gateway\": the backend URL and token are needed".into(),
+                ));
+            };
+            crate::shell::payment_http::HttpGateway::new(g)
+                .map_err(|e| invalid("payment_gateway.url", e.0))?;
+        }
         if self.storage.recipients.is_empty() {
             return Err(invalid(
                 "storage.recipients",
@@ -264,5 +277,24 @@ mod tests {
         ));
         let e = KioskConfig::load(&p).unwrap_err().to_string();
         assert!(e.contains("storage.recipients"), "{e}");
+    }
+
+    #[test]
+    fn gateway_mode_needs_the_backend() {
+        let base = format!(
+            "site = \"S1\"\n[tickets]\nissuers = [{{ key_id = 7, public_key = \"{KEY}\" }}]\n{STORAGE}[session.payment]\nmode = \"gateway\"\namount_fen = 2000\n"
+        );
+        let (_d, p) = write(&base);
+        let e = KioskConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("payment_gateway"), "{e}");
+        let (_d, p) = write(&format!(
+            "{base}[payment_gateway]\nurl = \"http://pay.example.cn\"\ntoken = \"t\"\n"
+        ));
+        let e = KioskConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("payment_gateway.url"), "{e}");
+        let (_d, p) = write(&format!(
+            "{base}[payment_gateway]\nurl = \"https://pay.example.cn\"\ntoken = \"t\"\n"
+        ));
+        assert!(KioskConfig::load(&p).unwrap().payment_gateway.is_some());
     }
 }

@@ -12,6 +12,7 @@
 pub mod demo;
 pub mod files;
 pub mod payment;
+pub mod payment_http;
 pub mod run;
 
 use std::collections::{BTreeMap, VecDeque};

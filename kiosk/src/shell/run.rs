@@ -108,7 +108,11 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<()> {
     let seat = SimSeat::new(SimSeatConfig::default());
     let lights = SimLights::new(hal::LightTable::default());
     let start = crate::clock::monotonic();
-    let kiosk = Kiosk::new(parts, analyzer, Box::new(NoGateway), camera, seat, lights, start)
+    let gateway: Box<dyn super::payment::PaymentGateway> = match &config.payment_gateway {
+        Some(g) => Box::new(super::payment_http::HttpGateway::new(g).map_err(|e| anyhow::anyhow!(e))?),
+        None => Box::new(NoGateway),
+    };
+    let kiosk = Kiosk::new(parts, analyzer, gateway, camera, seat, lights, start)
         .context("opening the kiosk database")?;
 
     let (shared, commands) = Shared::new(Status {
