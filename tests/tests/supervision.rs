@@ -114,3 +114,42 @@ fn a_camera_unplugged_mid_session_is_out_of_service_then_recovers_without_restar
     let t = Millis::from_duration(now - origin);
     assert!(hal::Camera::preview_frame(k.camera_mut(), t).is_ok());
 }
+
+#[test]
+fn a_kiosk_short_of_disk_space_refuses_sessions_with_a_reason() {
+    let fx = fixtures().join("demo");
+    let config = KioskConfig::load(&fx.join("kiosk.toml")).expect("fixture config");
+    let paths = kiosk::runtime::setup().expect("ONNX Runtime and models (run scripts/setup.sh)");
+    let analyzer = Analyzer::new(&paths).expect("face models");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sim = SimCamera::new(SimCameraConfig::default());
+    sim.load_set("scan", &fx.join("pass/scan")).expect("scan frames");
+    sim.show_preview_set("scan", Millis::ZERO).expect("show");
+    let mut parts = Parts::from_config(&config, dir.path().to_path_buf(), 1_780_000_000).expect("config");
+    // No disk has this much free space: the threshold is always crossed.
+    parts.min_free_bytes = u64::MAX;
+    let origin = kiosk::clock::monotonic();
+    let mut k = Kiosk::new(
+        parts,
+        analyzer,
+        Box::new(NoGateway),
+        sim,
+        SimSeat::default(),
+        SimLights::new(LightTable::default()),
+        origin,
+    )
+    .expect("kiosk");
+    k.tick(origin);
+    assert_eq!(k.session().state(), StateKind::OutOfService);
+    let text = ui::text::render(&k.session().view());
+    assert!(text.contains("存储空间不足"), "{text}");
+    // A touch or a ticket in front of the camera starts nothing.
+    k.input(origin + Duration::from_millis(500), Input::Ui(Intent::Start));
+    k.tick(origin + Duration::from_secs(2));
+    assert_eq!(k.session().state(), StateKind::OutOfService);
+    assert!(
+        k.take_events()
+            .iter()
+            .any(|e| matches!(e, ShellEvent::DeviceDown { device, .. } if device == "storage"))
+    );
+}
