@@ -288,7 +288,7 @@ mod tests {
     fn minimal_file_gets_defaults_and_typos_are_refused() {
         let minimal = r#"
             [store]
-            path = "/var/lib/kiosk/kiosk.sqlite"
+            path = "/var/lib/kiosk/kiosk.db"
             [target]
             kind = "https"
             url = "https://intake.example.edu/v1"
