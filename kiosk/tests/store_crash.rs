@@ -70,7 +70,7 @@ fn crash_child() {
         let session = store.begin_session(now).unwrap();
         for passed in [false, true] {
             let shot = store.consume_shot(&t.id, session, now).unwrap();
-            writeln!(acks, "shot {} {shot}", t.id).unwrap();
+            ack(&mut acks, format!("shot {} {shot}\n", t.id));
             let check = ShotCheck {
                 passed,
                 liveness_failed: false,
@@ -92,9 +92,15 @@ fn crash_child() {
             meta_json: "{}".into(),
         };
         let id = store.enqueue_and_complete(&job, now).unwrap();
-        writeln!(acks, "done {} {id}", t.id).unwrap();
+        ack(&mut acks, format!("done {} {id}\n", t.id));
         store.end_session(session, Some(&t.id), "completed", now).unwrap();
     }
+}
+
+/// Appends one acknowledgement with a single `write` call: `writeln!` writes a line in pieces, and a
+/// SIGKILL between them left a torn line that the next child's output then continued.
+fn ack(acks: &mut std::fs::File, line: String) {
+    acks.write_all(line.as_bytes()).unwrap();
 }
 
 fn check_invariants(dir: &Path) -> (usize, usize) {
