@@ -159,7 +159,12 @@ pub struct Kiosk<C: Camera, S: Seat, L: Lights> {
     data_dir: PathBuf,
     drafts: Drafts,
     current: Current,
+    /// The last view rendered and its text: a tick with an unchanged view renders nothing.
+    last_view: Option<ui::View>,
     last_screen: Option<String>,
+    /// The spec the framing guidance measures against, resolved once (every shipped spec shares the
+    /// geometry; the photo type chosen in the session is carried by `RunChecks`).
+    guidance_spec: PhotoSpec,
     events: Vec<ShellEvent>,
 }
 
@@ -192,6 +197,12 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         // Sessions a crash left open are closed as abandoned; their consumed shots stay consumed.
         store.abandon_open_sessions(parts.wall_origin)?;
         let session = Session::new(parts.session, now);
+        let guidance_spec = match parts.specs.first() {
+            Some(spec) => spec.clone(),
+            None => {
+                PhotoSpec::builtin_by_id(crate::vision::spec::DEFAULT_SPEC).expect("built-in spec exists")
+            }
+        };
         let mut kiosk = Kiosk {
             origin: now,
             wall_origin: parts.wall_origin,
@@ -217,7 +228,9 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             drafts: Drafts::new(&parts.data_dir, &parts.recipients)?,
             data_dir: parts.data_dir,
             current: Current::default(),
+            last_view: None,
             last_screen: None,
+            guidance_spec,
             events: Vec::new(),
         };
         let effects = kiosk.session.startup_effects();
@@ -375,8 +388,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                 let ok = frame.as_ref().map(|_| ()).map_err(|e| e.kind());
                 self.observe(now, DeviceId::Camera, ok);
                 if let Ok(frame) = frame {
-                    let spec = self.spec_for_session();
-                    match self.analyzer.guidance(&frame.image, &spec) {
+                    match self.analyzer.guidance(&frame.image, &self.guidance_spec) {
                         Ok(g) => self.input(now, Input::Guidance(g)),
                         Err(e) => self.warn(format!("guidance: {e}")),
                     }
@@ -385,14 +397,6 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             _ => {}
         }
         self.note_screen();
-    }
-
-    fn spec_for_session(&self) -> PhotoSpec {
-        // The photo type chosen in the session is carried by RunChecks; for guidance the default spec's
-        // geometry is what matters (every shipped spec shares it).
-        self.specs.first().cloned().unwrap_or_else(|| {
-            PhotoSpec::builtin_by_id(crate::vision::spec::DEFAULT_SPEC).expect("built-in spec exists")
-        })
     }
 
     /// Feeds a device call's outcome to the supervisor and turns a transition into a session input.
@@ -472,10 +476,14 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
 
     fn note_screen(&mut self) {
         let view = self.session.view();
-        let screen = format!("{:?}", self.session.state());
+        if self.last_view.as_ref() == Some(&view) {
+            return;
+        }
         let text = ui::text::render(&view);
+        self.last_view = Some(view);
         if self.last_screen.as_deref() != Some(text.as_str()) {
             self.last_screen = Some(text.clone());
+            let screen = format!("{:?}", self.session.state());
             self.events.push(ShellEvent::Screen { screen, text });
         }
     }
@@ -498,7 +506,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         self.note_screen();
     }
 
-    fn store_fault(&mut self, what: &str, e: &StoreError) -> Input {
+    fn store_fault(&mut self, what: &str, e: &dyn std::fmt::Display) -> Input {
         self.warn(format!("{what}: {e}"));
         Input::DeviceFault {
             device: Device::Store,
@@ -755,9 +763,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             let original = match encode_jpeg(still, ORIGINAL_JPEG_QUALITY, spec.output.dpi) {
                 Ok(j) => j,
                 Err(e) => {
-                    return Step::Answer(
-                        self.store_fault("encode original", &StoreError::Invalid(e.to_string())),
-                    );
+                    return Step::Answer(self.store_fault("encode original", &e));
                 }
             };
             let standardized = analysis
@@ -771,7 +777,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                 (ROLE_RECORD, record_json.as_bytes()),
             ];
             if let Err(e) = self.drafts.save(&ticket.id, shot_no, &spec.id, &files) {
-                return Step::Answer(self.store_fault("save draft", &StoreError::Invalid(e.to_string())));
+                return Step::Answer(self.store_fault("save draft", &e));
             }
         }
         let check = ShotCheck {
