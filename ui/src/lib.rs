@@ -83,6 +83,156 @@ pub enum Intent {
     Continue,
     /// Switch between Chinese and English.
     ToggleLanguage,
+    /// The hidden long-press (top-left corner, 3 s) on any idle screen: asks for the service PIN.
+    ServiceRequest,
+    /// Service mode (technicians only); see [`ServiceView`].
+    Service(ServiceIntent),
+}
+
+/// What a technician asks for in service mode. Entering it needs the PIN (or the physical service key,
+/// which the shell maps to [`Intent::ServiceRequest`] plus an accepted PIN).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServiceIntent {
+    /// One digit on the PIN pad.
+    PinDigit(u8),
+    /// Delete the last digit.
+    PinBackspace,
+    /// Open one page of service mode.
+    Open(ServicePageKind),
+    /// Back to the service menu.
+    Back,
+    /// Leave service mode (back to Attract, or OutOfService while a device is down).
+    Exit,
+    /// Run the self-test of every device.
+    RunSelfTest,
+    /// Seat jog: move while held, stop on release.
+    SeatJogUp,
+    SeatJogDown,
+    SeatJogStop,
+    /// Lights test: put the lights in this mode (`idle`, `preview`, `shoot`, `shoot-glasses`, `off`).
+    LightsMode(String),
+    /// Unlock the ticket of this row of the recent-tickets page (clears a liveness lock or a cool-down).
+    Unlock {
+        ticket: String,
+    },
+    /// Give this ticket one more shot (a capture failed, a student was treated unfairly).
+    GrantShot {
+        ticket: String,
+    },
+    /// Ask the uploader to retry failed jobs now.
+    RetryUploads,
+}
+
+/// The pages of service mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServicePageKind {
+    Menu,
+    SelfTest,
+    Seat,
+    Lights,
+    Tickets,
+    Uploads,
+    Counters,
+}
+
+/// One device or resource in the self-test.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServiceCheck {
+    /// `camera`, `seat`, `lights`, `scanner`, `database`, `models`, `disk`...
+    pub name: String,
+    /// `None` while running or not run yet.
+    pub ok: Option<bool>,
+    /// Measured detail in plain technician language ("1920x1080 MJPEG, mean 112", "up 3.1 s, top limit").
+    pub detail: String,
+}
+
+/// One recent ticket a technician can act on. Only masked data: the issuer masks the name already.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServiceTicket {
+    /// Ticket id (hex), used by the unlock and grant intents.
+    pub ticket: String,
+    pub masked_name: String,
+    pub shots_used: u8,
+    pub shots_total: u8,
+    /// `locked` (liveness), `cooling-down`, `out-of-shots`, `completed`, `open`.
+    pub status: String,
+}
+
+/// What service mode shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum ServicePage {
+    /// The PIN pad; `entered` digits so far (shown as dots), `wrong` after a refused PIN, `locked_for`
+    /// seconds after too many wrong PINs.
+    Pin {
+        entered: u8,
+        wrong: bool,
+        locked_for: Option<u32>,
+    },
+    Menu,
+    SelfTest {
+        running: bool,
+        checks: Vec<ServiceCheck>,
+    },
+    /// Seat jog with the limit switches and the position where a sensor exists.
+    Seat {
+        motion: SeatMotion,
+        at_top: bool,
+        at_bottom: bool,
+        position_permille: Option<u16>,
+        fault: Option<String>,
+    },
+    /// Lights test: the current mode and each channel's level in percent.
+    Lights {
+        mode: String,
+        levels: Vec<(String, u8)>,
+    },
+    /// Recent tickets (newest first) and the result of the last action, in both languages.
+    Tickets {
+        tickets: Vec<ServiceTicket>,
+        message: Option<GuidanceLine>,
+    },
+    /// Upload backlog: queued, failed (with the newest error), acknowledged today.
+    Uploads {
+        queued: u32,
+        failed: u32,
+        acked_today: u32,
+        oldest_age_s: Option<u64>,
+        last_error: Option<String>,
+    },
+    /// Counters since install and today.
+    Counters {
+        rows: Vec<(String, u64, u64)>,
+    },
+}
+
+/// An RGB8 picture handed to a renderer, row-major, `width * height * 3` bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: std::sync::Arc<Vec<u8>>,
+}
+
+/// Pictures travel beside the [`View`] (views compare exactly and stay small): the live preview and the
+/// standardized photos of the session's shots. Never written to disk by a renderer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Picture {
+    /// The newest preview frame (scan and framing screens), already downscaled for the screen.
+    Preview(RgbImage),
+    /// The standardized photo of a shot as it would be filed (result and choose screens).
+    Shot { shot_no: u8, image: RgbImage },
+    /// A session ended: forget every shot picture.
+    ClearShots,
+}
+
+/// A screen the kiosk's main loop drives: the Slint window, or nothing when headless. The main loop
+/// calls `present` after every tick with the current view (only when it changed, or when pictures are
+/// new), and drains `intents` before the next tick.
+pub trait Frontend {
+    fn present(&mut self, view: &View, pictures: Vec<Picture>);
+    /// Touches since the last call, oldest first.
+    fn intents(&mut self) -> Vec<Intent>;
 }
 
 /// Everything a renderer needs to draw the current screen.
@@ -131,6 +281,9 @@ pub struct Guidance {
     pub lines: Vec<GuidanceLine>,
     /// `None` when no face is seen.
     pub eye_line: Option<EyeLine>,
+    /// Ask the student to blink (liveness evidence is still missing); the framing screen shows a prompt.
+    #[serde(default)]
+    pub blink_prompt: bool,
 }
 
 /// Which way the seat was last told to move.
@@ -275,6 +428,8 @@ pub enum Screen {
         hint_zh: String,
         hint_en: String,
     },
+    /// Technician service mode (PIN first).
+    Service(ServicePage),
 }
 
 impl View {

@@ -221,6 +221,8 @@ pub fn render_in(view: &View, lang: Lang) -> String {
                 out.push(hint);
             }
         }
+        // Technicians read English and Chinese alike; the text renderer lists what the page holds.
+        Screen::Service(page) => out.push(format!("[service] {page:?}")),
     }
     if let Some(secs) = view.seconds_left {
         // The countdown shows its number inline; every other screen says what the seconds mean.
@@ -431,6 +433,7 @@ mod tests {
                 band_top_permille: 300,
                 band_bottom_permille: 450,
             }),
+            blink_prompt: false,
         };
         let mut v = view(Screen::Framing {
             shot_no: 2,

@@ -690,6 +690,7 @@ fn test_framing_guidance_shows() {
             band_top_permille: 300,
             band_bottom_permille: 450,
         }),
+        blink_prompt: false,
     };
     r.input(Input::Guidance(guidance.clone()));
     assert_eq!(
