@@ -121,6 +121,8 @@ pub enum ServiceIntent {
     },
     /// Ask the uploader to retry failed jobs now.
     RetryUploads,
+    /// Measure the empty backdrop and the exposure against the spec, and time the seat's full travel.
+    RunCalibration,
 }
 
 /// The pages of service mode.
@@ -134,6 +136,7 @@ pub enum ServicePageKind {
     Tickets,
     Uploads,
     Counters,
+    Calibrate,
 }
 
 /// One device or resource in the self-test.
