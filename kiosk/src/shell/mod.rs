@@ -25,7 +25,8 @@ use image::RgbImage;
 use serde::Serialize;
 
 use crate::session::{
-    self, Candidate, Device, Effect, Input, Outcome, PreviewPurpose, Session, SessionConfig, TicketStatus,
+    self, Candidate, Device, Effect, Input, Outcome, PreviewPurpose, Session, SessionConfig, StateKind,
+    TicketStatus,
 };
 use crate::store::{CheckRow, NewJob, SessionId, ShotCheck, Store, StoreError};
 use crate::ticket::format::{VerifyPolicy, verify};
@@ -49,6 +50,10 @@ const RECONNECT_EVERY: Duration = Duration::from_millis(1000);
 const DISK_CHECK_EVERY: Duration = Duration::from_secs(10);
 /// Quality of the original capture kept for re-processing until the upload is confirmed.
 const ORIGINAL_JPEG_QUALITY: u8 = 92;
+/// How often the screen gets a new preview picture while it shows the camera: 25 frames a second.
+const PICTURE_EVERY: Duration = Duration::from_millis(40);
+/// Longest side of a preview picture handed to the screen; the camera's 1080p frames are halved.
+pub const PICTURE_MAX_SIDE: u32 = 960;
 
 /// What happened, for the demo's report, the tests and (later) the operator's log.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -166,6 +171,13 @@ pub struct Kiosk<C: Camera, S: Seat, L: Lights> {
     /// geometry; the photo type chosen in the session is carried by `RunChecks`).
     guidance_spec: PhotoSpec,
     events: Vec<ShellEvent>,
+    /// Pictures for the screen since the last [`Kiosk::take_pictures`]; at most one preview in it.
+    pictures: Vec<ui::Picture>,
+    /// Pictures are made only once a screen asked for them (headless runs and the demo pay nothing).
+    pictures_wanted: bool,
+    last_picture: Option<Instant>,
+    /// Sequence number of the last preview frame turned into a picture (the same frame is not sent twice).
+    last_picture_seq: Option<u64>,
 }
 
 impl<C: Camera, S: Seat, L: Lights> std::fmt::Debug for Kiosk<C, S, L> {
@@ -232,6 +244,10 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             last_screen: None,
             guidance_spec,
             events: Vec::new(),
+            pictures: Vec::new(),
+            pictures_wanted: false,
+            last_picture: None,
+            last_picture_seq: None,
         };
         let effects = kiosk.session.startup_effects();
         kiosk.execute(now, effects);
@@ -302,6 +318,50 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         self.input(now, input);
     }
 
+    /// Pictures for the screen since the last call, oldest first: the newest preview frame (downscaled to
+    /// at most [`PICTURE_MAX_SIDE`], at most one per call, at most 25 a second) while the screen shows
+    /// the camera (Scan, Framing); the standardized photo of a checked shot ([`ui::Picture::Shot`],
+    /// decoded from the in-memory JPEG before it is sealed); [`ui::Picture::ClearShots`] when a session
+    /// ends. The first call switches pictures on: until a screen asks, none are made.
+    pub fn take_pictures(&mut self) -> Vec<ui::Picture> {
+        self.pictures_wanted = true;
+        std::mem::take(&mut self.pictures)
+    }
+
+    /// Whether the current screen shows the live camera.
+    fn shows_camera(&self) -> bool {
+        matches!(self.session.state(), StateKind::Scan | StateKind::Framing)
+    }
+
+    fn picture_due(&self, now: Instant) -> bool {
+        self.pictures_wanted
+            && self.preview.is_some()
+            && self.shows_camera()
+            && self.last_picture.is_none_or(|l| now >= l + PICTURE_EVERY)
+    }
+
+    /// Hands the screen this preview frame, replacing a preview it has not taken yet.
+    fn offer_picture(&mut self, frame: &hal::Frame) {
+        if self.last_picture_seq == Some(frame.seq) {
+            return;
+        }
+        self.last_picture_seq = Some(frame.seq);
+        let image = downscale(&frame.image, PICTURE_MAX_SIDE);
+        self.pictures.retain(|p| !matches!(p, ui::Picture::Preview(_)));
+        self.pictures.push(ui::Picture::Preview(image));
+    }
+
+    fn push_picture(&mut self, picture: ui::Picture) {
+        if !self.pictures_wanted {
+            return;
+        }
+        if picture == ui::Picture::ClearShots {
+            // Shots nobody has taken yet are forgotten anyway: keep the queue bounded when the screen lags.
+            self.pictures.retain(|p| matches!(p, ui::Picture::Preview(_)));
+        }
+        self.pictures.push(picture);
+    }
+
     /// Events since the last call.
     pub fn take_events(&mut self) -> Vec<ShellEvent> {
         std::mem::take(&mut self.events)
@@ -331,9 +391,12 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         };
         let reconnect = (!self.supervisor.is_up(DeviceId::Camera))
             .then(|| self.last_reconnect.map_or(now, |t| t + RECONNECT_EVERY));
+        let picture = (self.pictures_wanted && self.preview.is_some() && self.shows_camera())
+            .then(|| self.last_picture.map_or(now, |t| t + PICTURE_EVERY));
         [
             self.session.poll_timeout(),
             preview,
+            picture,
             reconnect,
             Some(now + Duration::from_millis(250)),
         ]
@@ -369,32 +432,43 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             }
             return;
         }
-        match self.preview {
-            Some(PreviewPurpose::QrScan) if self.last_qr.is_none_or(|l| now >= l + QR_EVERY) => {
+        let qr_due =
+            self.preview == Some(PreviewPurpose::QrScan) && self.last_qr.is_none_or(|l| now >= l + QR_EVERY);
+        let guidance_due = self.preview == Some(PreviewPurpose::Framing)
+            && self.last_guidance.is_none_or(|l| now >= l + GUIDANCE_EVERY);
+        let picture_due = self.picture_due(now);
+        if qr_due || guidance_due || picture_due {
+            // One frame serves every consumer due at this tick. The times are set first so that a failing
+            // camera is asked again at the usual pace, not in a tight loop.
+            if qr_due {
                 self.last_qr = Some(now);
-                let frame = self.camera.preview_frame(t);
-                let ok = frame.as_ref().map(|_| ()).map_err(|e| e.kind());
-                if let Ok(frame) = &frame {
-                    self.qr.offer(frame);
-                }
-                self.observe(now, DeviceId::Camera, ok);
-                if let Ok(Some(payload)) = hal::QrSource::poll(&mut self.qr, t) {
-                    self.input(now, Input::Qr(payload));
-                }
             }
-            Some(PreviewPurpose::Framing) if self.last_guidance.is_none_or(|l| now >= l + GUIDANCE_EVERY) => {
+            if guidance_due {
                 self.last_guidance = Some(now);
-                let frame = self.camera.preview_frame(t);
-                let ok = frame.as_ref().map(|_| ()).map_err(|e| e.kind());
-                self.observe(now, DeviceId::Camera, ok);
-                if let Ok(frame) = frame {
+            }
+            if picture_due {
+                self.last_picture = Some(now);
+            }
+            let frame = self.camera.preview_frame(t);
+            let ok = frame.as_ref().map(|_| ()).map_err(|e| e.kind());
+            self.observe(now, DeviceId::Camera, ok);
+            if let Ok(frame) = frame {
+                if picture_due {
+                    self.offer_picture(&frame);
+                }
+                if qr_due {
+                    self.qr.offer(&frame);
+                    if let Ok(Some(payload)) = hal::QrSource::poll(&mut self.qr, t) {
+                        self.input(now, Input::Qr(payload));
+                    }
+                }
+                if guidance_due {
                     match self.analyzer.guidance(&frame.image, &self.guidance_spec) {
                         Ok(g) => self.input(now, Input::Guidance(g)),
                         Err(e) => self.warn(format!("guidance: {e}")),
                     }
                 }
             }
-            _ => {}
         }
         self.note_screen();
     }
@@ -475,6 +549,10 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
     }
 
     fn note_screen(&mut self) {
+        if !self.shows_camera() {
+            // A preview nobody took before the camera left the screen must not flash on the next one.
+            self.pictures.retain(|p| !matches!(p, ui::Picture::Preview(_)));
+        }
         let view = self.session.view();
         if self.last_view.as_ref() == Some(&view) {
             return;
@@ -631,6 +709,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                 order_id,
             } => Step::Answer(self.enqueue(wall, ticket, shot_no, &spec, order_id)),
             Effect::SessionEnded { ticket, outcome } => {
+                self.push_picture(ui::Picture::ClearShots);
                 self.end_session(wall, ticket, &outcome);
                 Step::Done
             }
@@ -737,6 +816,15 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             }
         };
         let ms = (crate::clock::monotonic() - started).as_secs_f64() * 1000.0;
+        // The screen shows the photo as it would be filed, decoded here from the JPEG still in memory:
+        // the sealed draft below cannot be read back, and nothing is written in clear for the screen.
+        let shot_picture = match &analysis.standardized {
+            Some(std) if self.pictures_wanted => Some(
+                image::load_from_memory_with_format(&std.jpeg, image::ImageFormat::Jpeg)
+                    .map(|img| rgb_picture(img.into_rgb8())),
+            ),
+            _ => None,
+        };
         let verdict = analysis.verdict;
         // No liveness check exists yet (the checks issue adds it), so nothing can fail it.
         let liveness_failed = false;
@@ -788,6 +876,11 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         };
         if let Err(e) = self.store.record_check(&ticket.id, shot_no, &check, wall) {
             return Step::Answer(self.store_fault("record check", &e));
+        }
+        match shot_picture {
+            Some(Ok(image)) => self.push_picture(ui::Picture::Shot { shot_no, image }),
+            Some(Err(e)) => self.warn(format!("standardized photo of shot {shot_no} not shown: {e}")),
+            None => {}
         }
         let failed = verdict.blocking().map(|c| c.id.to_string()).collect();
         self.events.push(ShellEvent::Verdict(ShotVerdict {
@@ -870,6 +963,55 @@ enum Step {
     Done,
     Answer(Input),
     Abort(Input),
+}
+
+/// An image as a picture for the screen.
+fn rgb_picture(img: RgbImage) -> ui::RgbImage {
+    ui::RgbImage {
+        width: img.width(),
+        height: img.height(),
+        pixels: std::sync::Arc::new(img.into_raw()),
+    }
+}
+
+/// A cheap downscale for the screen: the smallest whole factor that brings the longest side to at most
+/// `max_side`, each output pixel the mean of its block (a 1080p frame is exactly halved). A box filter in
+/// one pass over the frame: a few milliseconds, no resampling kernel, good enough for a live preview.
+pub fn downscale(img: &RgbImage, max_side: u32) -> ui::RgbImage {
+    let (w, h) = img.dimensions();
+    let longest = w.max(h).max(1);
+    let f = longest.div_ceil(max_side.max(1)).max(1);
+    if f == 1 {
+        return rgb_picture(img.clone());
+    }
+    let (ow, oh) = ((w / f).max(1), (h / f).max(1));
+    let src = img.as_raw();
+    let stride = w as usize * 3;
+    let mut out = vec![0u8; ow as usize * oh as usize * 3];
+    let area = f * f;
+    let mut sums = vec![0u32; ow as usize * 3];
+    for oy in 0..oh as usize {
+        sums.iter_mut().for_each(|v| *v = 0);
+        for y in oy * f as usize..(oy + 1) * f as usize {
+            let row = &src[y * stride..y * stride + ow as usize * f as usize * 3];
+            for (ox, block) in row.chunks_exact(f as usize * 3).enumerate() {
+                for px in block.chunks_exact(3) {
+                    sums[ox * 3] += u32::from(px[0]);
+                    sums[ox * 3 + 1] += u32::from(px[1]);
+                    sums[ox * 3 + 2] += u32::from(px[2]);
+                }
+            }
+        }
+        let dst = &mut out[oy * ow as usize * 3..(oy + 1) * ow as usize * 3];
+        for (d, s) in dst.iter_mut().zip(&sums) {
+            *d = ((s + area / 2) / area) as u8;
+        }
+    }
+    ui::RgbImage {
+        width: ow,
+        height: oh,
+        pixels: std::sync::Arc::new(out),
+    }
 }
 
 fn status_str(s: CheckStatus) -> &'static str {
