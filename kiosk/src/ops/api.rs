@@ -6,13 +6,15 @@
 //! | `GET /healthz` | none | 200 when the main loop is ready and ticking, else 503; nothing else |
 //! | `GET /v1/status` | read | state, devices, versions, disk, queue |
 //! | `GET /v1/logs?since=CURSOR&level=LEVEL&limit=N` | read | log records after the cursor |
-//! | `GET /v1/queue` | read | outbox counts and the pending jobs |
+//! | `GET /v1/queue` | read | outbox counts, the pending jobs and the failed (parked) ones |
 //! | `GET /v1/stats?days=N` | read | per-day sessions, pass rate, failures per check |
 //! | `GET /metrics` | read | Prometheus text format |
 //! | `POST /v1/admin/tickets/{id}/unlock` | admin | unlock a locked ticket |
 //! | `POST /v1/admin/tickets/{id}/grant` `{"shots":n}` | admin | grant shots |
 //! | `POST /v1/admin/out-of-service` `{"reason":"…"}`, `DELETE` | admin | take out of / put back into service |
 //! | `POST /v1/admin/selftest` | admin | run the self-test |
+//! | `POST /v1/admin/queue/retry` | admin | every failed upload job due again now |
+//! | `POST /v1/admin/queue/purge-acked` `{"older_than_secs":n}` | admin | drop acknowledged jobs and their local files |
 //!
 //! Why axum on tokio + hyper + tokio-rustls: the product already carries tokio and hyper (the
 //! uploader's object-store client) and rustls 0.23 with ring, so this adds only axum's thin routing
@@ -266,6 +268,8 @@ fn router(api: Arc<Api>) -> Router {
             post(out_of_service).delete(back_in_service),
         )
         .route("/v1/admin/selftest", post(selftest))
+        .route("/v1/admin/queue/retry", post(queue_retry))
+        .route("/v1/admin/queue/purge-acked", post(queue_purge_acked))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn_with_state(api.clone(), guard))
         .with_state(api)
@@ -449,30 +453,75 @@ async fn logs(State(api): State<Arc<Api>>, Query(q): Query<LogsQuery>) -> Respon
     }
 }
 
+fn job_json(j: &crate::store::Job) -> Value {
+    json!({
+        "job_id": j.id.to_string(), "ticket": j.ticket.to_string(), "shot_no": j.shot_no,
+        "spec": j.spec_id, "state": j.state.as_str(), "attempts": j.attempts,
+        "created_at": j.created_at, "next_attempt_at": j.next_attempt_at,
+        "last_error": j.last_error,
+    })
+}
+
 async fn queue(State(api): State<Arc<Api>>) -> Response {
     let a = api.clone();
     let res = blocking(move || {
         let counts = a.ctx.store.outbox_counts()?;
         let jobs = a.ctx.store.pending_jobs(200)?;
-        Ok::<_, crate::store::StoreError>((counts, jobs))
+        let failed = a.ctx.store.failed_jobs(200)?;
+        Ok::<_, crate::store::StoreError>((counts, jobs, failed))
     })
     .await;
     match res {
-        Ok(Ok((counts, jobs))) => {
-            let jobs: Vec<Value> = jobs
-                .iter()
-                .map(|j| {
-                    json!({
-                        "job_id": j.id.to_string(), "ticket": j.ticket.to_string(), "shot_no": j.shot_no,
-                        "spec": j.spec_id, "state": j.state.as_str(), "attempts": j.attempts,
-                        "created_at": j.created_at, "next_attempt_at": j.next_attempt_at,
-                        "last_error": j.last_error,
-                    })
-                })
-                .collect();
-            Json(json!({ "counts": counts_json(&counts), "pending": jobs })).into_response()
-        }
+        Ok(Ok((counts, jobs, failed))) => Json(json!({
+            "counts": counts_json(&counts),
+            "pending": jobs.iter().map(job_json).collect::<Vec<_>>(),
+            "failed": failed.iter().map(job_json).collect::<Vec<_>>(),
+        }))
+        .into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(r) => r,
+    }
+}
+
+async fn queue_retry(State(api): State<Arc<Api>>, Extension(Caller(name)): Extension<Caller>) -> Response {
+    let a = api.clone();
+    let actor = format!("api:{name}");
+    match blocking(move || a.ctx.store.retry_failed(&actor, crate::clock::unix_now())).await {
+        Ok(Ok(n)) => Json(json!({ "retried": n })).into_response(),
+        Ok(Err(e)) => store_error(e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurgeBody {
+    /// Acknowledged at least this long ago. Required: a purge that silently used some default window
+    /// would surprise whoever meant a different one.
+    older_than_secs: i64,
+}
+
+async fn queue_purge_acked(
+    State(api): State<Arc<Api>>,
+    Extension(Caller(name)): Extension<Caller>,
+    body: axum::body::Bytes,
+) -> Response {
+    let older_than = match serde_json::from_slice::<PurgeBody>(&body) {
+        Ok(b) if b.older_than_secs >= 0 => b.older_than_secs,
+        Ok(_) => return error(StatusCode::BAD_REQUEST, "older_than_secs cannot be negative"),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("body: {e}")),
+    };
+    let a = api.clone();
+    let actor = format!("api:{name}");
+    match blocking(move || {
+        a.ctx
+            .store
+            .purge_acked(older_than, &actor, crate::clock::unix_now())
+    })
+    .await
+    {
+        Ok(Ok(n)) => Json(json!({ "purged": n, "older_than_secs": older_than })).into_response(),
+        Ok(Err(e)) => store_error(e),
         Err(r) => r,
     }
 }

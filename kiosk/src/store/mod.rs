@@ -22,6 +22,7 @@ mod audit;
 mod lease;
 mod migrations;
 mod outbox;
+mod queue_admin;
 mod stats;
 mod tickets;
 

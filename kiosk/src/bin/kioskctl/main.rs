@@ -53,8 +53,14 @@ enum Command {
         #[command(flatten)]
         conn: ops::Conn,
     },
-    /// The upload queue: counts and pending jobs.
-    Queue(ops::Conn),
+    /// The upload queue: `list` (default) counts, pending and failed jobs; `retry` failed jobs;
+    /// `purge-acked` acknowledged jobs past a retention window.
+    Queue {
+        #[command(subcommand)]
+        cmd: Option<ops::QueueCmd>,
+        #[command(flatten)]
+        conn: ops::Conn,
+    },
     /// Ask the running kiosk to run its self-test (through the operator API; `selftest` exercises the
     /// devices directly and needs the kiosk stopped).
     RemoteSelftest(ops::Conn),
@@ -127,7 +133,7 @@ fn main() -> ExitCode {
         Command::Selftest(args) => selftest::run(args),
         Command::Status(conn) => ops::status(&conn),
         Command::Logs { args, conn } => ops::logs(&conn, args),
-        Command::Queue(conn) => ops::queue(&conn),
+        Command::Queue { cmd, conn } => ops::queue(&conn, cmd.unwrap_or(ops::QueueCmd::List)),
         Command::RemoteSelftest(conn) => ops::selftest(&conn),
         Command::Service { cmd, conn } => ops::service(&conn, cmd),
         Command::Export { args, conn } => ops::export(&conn, args),

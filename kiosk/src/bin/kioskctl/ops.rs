@@ -1,5 +1,5 @@
 //! `kioskctl` commands that talk to a running kiosk through its operator API (`status`, `logs`,
-//! `queue`, `selftest`, `service`, `ticket unlock|grant`, `export`), plus `token new` and
+//! `queue [list|retry|purge-acked]`, `selftest`, `service`, `ticket unlock|grant`, `export`), plus `token new` and
 //! `config check`, which need no running kiosk.
 //!
 //! On the device the defaults reach the local kiosk: `https://127.0.0.1:8443`, the certificate in
@@ -158,8 +158,56 @@ pub fn logs(conn: &Conn, args: LogsArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub fn queue(conn: &Conn) -> anyhow::Result<ExitCode> {
-    answer(conn.client()?.get("/v1/queue")?)
+/// `kioskctl queue list|retry|purge-acked`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum QueueCmd {
+    /// Counts per state, the pending jobs and the failed (parked) ones with their last error.
+    List,
+    /// Every failed job becomes due now; the uploader retries it at its next lease.
+    Retry,
+    /// Delete acknowledged jobs (rows and local sealed files) acknowledged at least this long ago.
+    /// Jobs not yet acknowledged are never touched.
+    PurgeAcked {
+        /// A duration: `30d`, `12h`, `90m`, `3600s` or seconds (`0`: every acknowledged job).
+        #[arg(long, value_parser = parse_duration_secs)]
+        older_than: i64,
+    },
+}
+
+/// Parses `30d`, `12h`, `90m`, `45s` or a plain number of seconds.
+pub fn parse_duration_secs(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_lowercase()),
+        _ => (t, 's'),
+    };
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30d, 12h, 90m or 3600"))?;
+    let unit_secs = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(format!("unknown unit in {text:?}: use s, m, h or d")),
+    };
+    if n < 0 {
+        return Err("a duration cannot be negative".into());
+    }
+    n.checked_mul(unit_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+pub fn queue(conn: &Conn, cmd: QueueCmd) -> anyhow::Result<ExitCode> {
+    let c = conn.client()?;
+    answer(match cmd {
+        QueueCmd::List => c.get("/v1/queue")?,
+        QueueCmd::Retry => c.post("/v1/admin/queue/retry", &json!({}))?,
+        QueueCmd::PurgeAcked { older_than } => c.post(
+            "/v1/admin/queue/purge-acked",
+            &json!({ "older_than_secs": older_than }),
+        )?,
+    })
 }
 
 /// `kioskctl service out|in`.
