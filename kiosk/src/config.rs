@@ -38,6 +38,9 @@ pub struct KioskConfig {
     #[serde(default)]
     pub devices: crate::devices::DevicesConfig,
     pub storage: StorageConfig,
+    /// Service mode: the technicians' PIN (salted hash), its lockout and the idle timeout (`[service]`).
+    #[serde(default)]
+    pub service: crate::session::ServiceConfig,
     /// The unit's payment backend, needed when `session.payment.mode = "gateway"`.
     #[serde(default)]
     pub payment_gateway: Option<crate::shell::payment_http::GatewayConfig>,
@@ -175,6 +178,18 @@ impl KioskConfig {
                 return Err(invalid("ops.api.tokens", "at least one token is needed".into()));
             }
         }
+        if let Some(h) = &self.service.pin_hash {
+            crate::session::PinHash::parse(h).map_err(|e| invalid("service.pin_hash", e))?;
+        }
+        if !(4..=12).contains(&self.service.pin_digits) {
+            return Err(invalid("service.pin_digits", "must be 4..=12".into()));
+        }
+        if self.service.max_tries == 0 {
+            return Err(invalid("service.max_tries", "must be at least 1".into()));
+        }
+        if self.service.idle_secs < 30 {
+            return Err(invalid("service.idle_secs", "must be at least 30".into()));
+        }
         if self.logging.capacity < 1000 {
             return Err(invalid("logging.capacity", "keep at least 1000 records".into()));
         }
@@ -277,6 +292,28 @@ mod tests {
         ));
         let e = KioskConfig::load(&p).unwrap_err().to_string();
         assert!(e.contains("storage.recipients"), "{e}");
+    }
+
+    #[test]
+    fn the_service_pin_is_a_salted_hash_and_its_errors_name_the_key() {
+        let base = format!(
+            "site = \"S1\"\n[tickets]\nissuers = [{{ key_id = 7, public_key = \"{KEY}\" }}]\n{STORAGE}"
+        );
+        let (_d, p) = write(&base);
+        let c = KioskConfig::load(&p).unwrap();
+        assert_eq!(c.service.pin_hash, None, "no PIN: only the service key enters");
+        let hash = crate::session::PinHash::make(b"kiosk-salt-01", "204863");
+        let (_d, p) = write(&format!("{base}[service]\npin_hash = \"{hash}\"\n"));
+        let c = KioskConfig::load(&p).unwrap();
+        let parsed = crate::session::PinHash::parse(c.service.pin_hash.as_deref().unwrap()).unwrap();
+        assert!(parsed.matches(b"204863"));
+        assert!(!parsed.matches(b"204864"));
+        let (_d, p) = write(&format!("{base}[service]\npin_hash = \"204863\"\n"));
+        let e = KioskConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("service.pin_hash"), "a PIN in clear is refused: {e}");
+        let (_d, p) = write(&format!("{base}[service]\npin_digits = 2\n"));
+        let e = KioskConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("service.pin_digits"), "{e}");
     }
 
     #[test]

@@ -207,6 +207,11 @@ pub enum ServicePage {
     Counters {
         rows: Vec<(String, u64, u64)>,
     },
+    /// Calibration: the empty backdrop and the exposure against the spec, the seat's full travel.
+    Calibrate {
+        running: bool,
+        checks: Vec<ServiceCheck>,
+    },
 }
 
 /// An RGB8 picture handed to a renderer, row-major, `width * height * 3` bytes.

@@ -30,6 +30,89 @@ pub struct SessionConfig {
     /// Preselected photo type when the ticket allows it; else the first offered one.
     pub default_photo_type: String,
     pub payment: PaymentMode,
+    /// Service mode: the technicians' PIN and its limits. Configured in the kiosk's `[service]` section
+    /// (not under `[session]`), copied here when the kiosk is assembled.
+    #[serde(skip)]
+    pub service: ServiceConfig,
+}
+
+/// Service mode settings (PRODUCT.md section 7): the PIN, its lockout, the idle timeout.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// The PIN as a salted hash, `sha256:<salt hex>:<digest hex>` where the digest is SHA-256 of the
+    /// salt bytes followed by the PIN's ASCII digits. Without it the PIN pad is not offered and only
+    /// the physical service key enters service mode.
+    pub pin_hash: Option<String>,
+    /// Digits of the PIN; the pad checks as soon as this many are entered.
+    pub pin_digits: u8,
+    /// Wrong PINs in a row that lock the pad.
+    pub max_tries: u8,
+    /// How long the pad stays locked after `max_tries` wrong PINs, in seconds.
+    pub lockout_secs: u32,
+    /// Service mode is left after this many seconds without a touch.
+    pub idle_secs: u32,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            pin_hash: None,
+            pin_digits: 6,
+            max_tries: 5,
+            lockout_secs: 300,
+            idle_secs: 300,
+        }
+    }
+}
+
+/// A parsed `pin_hash`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinHash {
+    salt: Vec<u8>,
+    digest: [u8; 32],
+}
+
+impl PinHash {
+    /// Parses `sha256:<salt hex>:<digest hex>`; the salt must be at least 8 bytes.
+    pub fn parse(text: &str) -> Result<PinHash, String> {
+        let mut parts = text.trim().split(':');
+        let (Some("sha256"), Some(salt), Some(digest), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err("expected sha256:<salt hex>:<digest hex>".into());
+        };
+        let salt = hex::decode(salt).map_err(|_| "the salt is not hex".to_string())?;
+        if salt.len() < 8 {
+            return Err("the salt must be at least 8 bytes (16 hex digits)".into());
+        }
+        let mut d = [0u8; 32];
+        hex::decode_to_slice(digest, &mut d).map_err(|_| "the digest is not 64 hex digits".to_string())?;
+        Ok(PinHash { salt, digest: d })
+    }
+
+    /// The hash of `pin` under `salt`, in the configuration's text form.
+    pub fn make(salt: &[u8], pin: &str) -> String {
+        format!(
+            "sha256:{}:{}",
+            hex::encode(salt),
+            hex::encode(digest(salt, pin.as_bytes()))
+        )
+    }
+
+    /// Whether `pin` (ASCII digits) matches, compared in constant time.
+    pub fn matches(&self, pin: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        digest(&self.salt, pin).ct_eq(&self.digest).into()
+    }
+}
+
+fn digest(salt: &[u8], pin: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(salt);
+    h.update(pin);
+    h.finalize().into()
 }
 
 /// One photo type: the spec id (the checks and standardization know it) and its display names.
@@ -132,6 +215,7 @@ impl Default for SessionConfig {
             }],
             default_photo_type: "chsi-graduate".into(),
             payment: PaymentMode::None,
+            service: ServiceConfig::default(),
         }
     }
 }

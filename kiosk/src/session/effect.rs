@@ -92,6 +92,40 @@ pub enum Effect {
         ticket: Option<TicketId>,
         outcome: Outcome,
     },
+    /// Something a technician asked for in service mode; the shell answers with
+    /// [`super::Input::ServiceUpdate`] carrying the page's new content.
+    Service(ServiceCommand),
+    /// Append to the store's audit trail (actor "technician"): service mode entered or left, a wrong
+    /// PIN, a PIN lockout. `detail` is a JSON object with no personal data.
+    Audit {
+        event: &'static str,
+        detail: String,
+    },
+}
+
+/// What service mode asks the shell to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceCommand {
+    /// Fill this page with current data (device status, tickets, queue, counters).
+    Load(ui::ServicePageKind),
+    /// Run the self-test of every device.
+    SelfTest,
+    /// Seat jog: `Up`/`Down` while the button is held, `Stop` on release (the driver's maximum run
+    /// time still applies).
+    SeatJog(SeatCommand),
+    /// Put the lights in a test mode (`off`, `idle`, `preview`, `preview-glasses`, `shoot`,
+    /// `shoot-glasses`).
+    Lights(String),
+    /// Clear the liveness lock or the cool-down of a ticket (hex id).
+    Unlock(String),
+    /// Give a ticket one more shot.
+    GrantShot(String),
+    /// Ask the uploader to retry failed jobs now.
+    RetryUploads,
+    /// Measure the empty backdrop and the exposure, time the seat's travel.
+    Calibrate,
+    /// Service mode is being left: stop whatever it started (seat, lights test, running tests).
+    Leave,
 }
 
 /// Light modes (PRODUCT.md section 5).

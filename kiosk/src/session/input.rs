@@ -52,6 +52,11 @@ pub enum Input {
     },
     /// A device that faulted works again.
     DeviceRecovered { device: Device },
+    /// The physical service key was turned: service mode without the PIN (from idle screens only).
+    ServiceKey,
+    /// Answer to [`super::Effect::Service`]: what a service page shows now (a self-test's progress, the
+    /// seat's limits, the recent tickets, ...). Ignored unless that page is open.
+    ServiceUpdate(ui::ServicePage),
 }
 
 /// What the store knows about a verified ticket.

@@ -22,10 +22,13 @@ mod tests;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use ui::{CheckLine, EndReason, Lang, PayOrder, PhotoTypeOption, Screen, SeatMotion, View};
+use ui::{
+    CheckLine, EndReason, Lang, PayOrder, PhotoTypeOption, Screen, SeatMotion, ServiceIntent, ServicePage,
+    ServicePageKind, View,
+};
 
-pub use config::{PaymentMode, PhotoTypeConfig, SessionConfig, Timeouts};
-pub use effect::{Effect, LightMode, Outcome, PreviewPurpose, SeatCommand};
+pub use config::{PaymentMode, PhotoTypeConfig, PinHash, ServiceConfig, SessionConfig, Timeouts};
+pub use effect::{Effect, LightMode, Outcome, PreviewPurpose, SeatCommand, ServiceCommand};
 pub use input::{
     Candidate, Device, EyeLine, Guidance, GuidanceLine, Input, Intent, OrderStatus, TicketStatus,
 };
@@ -65,6 +68,8 @@ pub enum StateKind {
     /// A fixed end notice (wrong info, unpaid, out of shots, payment failed ...).
     Ended,
     OutOfService,
+    /// Technician service mode (PIN pad first); no student session runs meanwhile.
+    Service,
 }
 
 #[derive(Clone, Debug)]
@@ -107,6 +112,7 @@ enum State {
     },
     Ended(EndReason),
     OutOfService,
+    Service(ServicePage),
 }
 
 impl State {
@@ -134,6 +140,7 @@ impl State {
             State::Done { .. } => StateKind::Done,
             State::Ended(_) => StateKind::Ended,
             State::OutOfService => StateKind::OutOfService,
+            State::Service(_) => StateKind::Service,
         }
     }
 }
@@ -198,6 +205,12 @@ pub struct Session {
     guidance: Guidance,
     /// Outcome to record if a session that hit a lockout is then left without filing.
     sticky_outcome: Option<Outcome>,
+    /// Digits typed on the service PIN pad so far (never shown, never logged).
+    pin_entry: Vec<u8>,
+    /// Wrong PINs in a row; kept across visits to the pad so walking away does not reset the count.
+    pin_failures: u8,
+    /// The pad refuses digits until then.
+    pin_locked_until: Option<Instant>,
     /// Effects of the call in progress.
     fx: Vec<Effect>,
 }
@@ -217,6 +230,9 @@ impl Session {
             seat: SeatMotion::Still,
             guidance: Guidance::default(),
             sticky_outcome: None,
+            pin_entry: Vec::new(),
+            pin_failures: 0,
+            pin_locked_until: None,
             fx: Vec::new(),
         }
     }
@@ -452,6 +468,30 @@ impl Session {
             }
             (StateKind::Rejected | StateKind::Ended | StateKind::Done, Input::Ui(Intent::Continue)) => {
                 self.go_attract()
+            }
+            // Service mode only from an idle screen: never in the middle of a student's session.
+            (
+                StateKind::Attract | StateKind::OutOfService | StateKind::Ended,
+                Input::Ui(Intent::ServiceRequest),
+            ) if self.config.service.pin_hash.is_some() => self.enter_service(false),
+            (StateKind::Attract | StateKind::OutOfService | StateKind::Ended, Input::ServiceKey) => {
+                self.enter_service(true)
+            }
+            (StateKind::Service, Input::ServiceKey) => {
+                if matches!(self.state, State::Service(ServicePage::Pin { .. })) {
+                    self.pin_entry.clear();
+                    self.audit("service_entered", serde_json::json!({ "via": "key" }));
+                    self.go_service(ServicePage::Menu);
+                }
+            }
+            (StateKind::Service, Input::Ui(Intent::Service(intent))) => self.on_service(intent),
+            (StateKind::Service, Input::ServiceUpdate(page)) => {
+                if let State::Service(current) = &mut self.state
+                    && !matches!(current, ServicePage::Pin { .. } | ServicePage::Menu)
+                    && page_kind(current) == page_kind(&page)
+                {
+                    *current = page;
+                }
             }
             // Everything else means nothing in this state: late answers, a second QR while verifying,
             // buttons of a screen that is gone.
@@ -691,6 +731,7 @@ impl Session {
     fn on_deadline(&mut self) {
         match self.state.kind() {
             StateKind::Attract | StateKind::OutOfService => {}
+            StateKind::Service => self.leave_service("timeout"),
             StateKind::Countdown => self.fire(),
             StateKind::Rejected | StateKind::Ended | StateKind::Done => self.go_attract(),
             StateKind::Locked | StateKind::CoolingDown => {
@@ -719,6 +760,7 @@ impl Session {
             // themselves or by their timeout.
             StateKind::Attract
             | StateKind::OutOfService
+            | StateKind::Service
             | StateKind::Capture
             | StateKind::Checking
             | StateKind::Finishing => {}
@@ -735,7 +777,9 @@ impl Session {
         self.faults.retain(|f| f.device != device);
         self.faults.push(fault);
         match self.state.kind() {
-            StateKind::OutOfService => {}
+            // A technician in service mode is often the cause (a cable pulled to test) and the cure: the
+            // fault is remembered and shown when service mode is left.
+            StateKind::OutOfService | StateKind::Service => {}
             // The commit is in flight and decides what the student is told; wait for it unless the
             // store itself is what failed. Done leads to out of service once the receipt was seen.
             StateKind::Finishing if device != Device::Store => {}
@@ -781,6 +825,7 @@ impl Session {
         let t = &self.config.timeouts;
         let s = match state {
             State::Attract | State::OutOfService => return None,
+            State::Service(_) => self.config.service.idle_secs,
             State::Scan => t.scan,
             State::Verify => t.verify,
             State::Rejected { .. } => t.rejected,
@@ -887,6 +932,7 @@ impl Session {
     fn display_target(&self) -> Option<Instant> {
         match &self.state {
             State::Result { calm_until, .. } => calm_until.filter(|t| *t > self.now),
+            State::Service(ServicePage::Pin { .. }) => self.pin_locked_until.filter(|t| *t > self.now),
             State::Countdown
             | State::Pay { order: Some(_), .. }
             | State::Done { .. }
@@ -906,6 +952,175 @@ impl Session {
             return None;
         }
         Some(target - Duration::from_secs(u64::from(left - 1)))
+    }
+
+    // ----- service mode ------------------------------------------------------------------------------
+
+    /// From an idle screen only (the caller's match guarantees it): no session is open, nothing of a
+    /// student's is in hand.
+    fn enter_service(&mut self, by_key: bool) {
+        debug_assert!(!self.open, "service mode never starts inside a session");
+        self.release_devices();
+        self.clear_session();
+        self.pin_entry.clear();
+        // No QR scanning while a technician works: a code shown now must not start a session.
+        self.fx.push(Effect::StopPreview);
+        if by_key {
+            self.audit("service_entered", serde_json::json!({ "via": "key" }));
+            self.go_service(ServicePage::Menu);
+        } else {
+            self.go_service(ServicePage::Pin {
+                entered: 0,
+                wrong: false,
+                locked_for: None,
+            });
+        }
+    }
+
+    fn go_service(&mut self, page: ServicePage) {
+        if let Some(kind) = loads(&page) {
+            self.fx.push(Effect::Service(ServiceCommand::Load(kind)));
+        }
+        self.go(State::Service(page));
+    }
+
+    fn leave_service(&mut self, why: &'static str) {
+        self.pin_entry.clear();
+        let entered = !matches!(self.state, State::Service(ServicePage::Pin { .. }));
+        self.fx.push(Effect::Service(ServiceCommand::Leave));
+        if entered {
+            self.audit("service_exited", serde_json::json!({ "why": why }));
+        }
+        self.go_attract();
+    }
+
+    fn audit(&mut self, event: &'static str, detail: serde_json::Value) {
+        self.fx.push(Effect::Audit {
+            event,
+            detail: detail.to_string(),
+        });
+    }
+
+    fn on_service(&mut self, intent: ServiceIntent) {
+        // Every touch keeps service mode open for another idle period.
+        self.deadline = Some(self.now + secs(self.config.service.idle_secs));
+        let State::Service(page) = &self.state else { return };
+        if intent == ServiceIntent::Exit {
+            return self.leave_service("exit");
+        }
+        if let ServicePage::Pin { .. } = page {
+            return self.on_pin(intent);
+        }
+        let page_is = |k: ServicePageKind| page_kind(page) == k;
+        let command = match intent {
+            ServiceIntent::Open(kind) => {
+                self.stop_jog();
+                return self.go_service(empty_page(kind));
+            }
+            ServiceIntent::Back => {
+                self.stop_jog();
+                return self.go_service(ServicePage::Menu);
+            }
+            ServiceIntent::RunSelfTest if page_is(ServicePageKind::SelfTest) => ServiceCommand::SelfTest,
+            ServiceIntent::SeatJogUp if page_is(ServicePageKind::Seat) => {
+                ServiceCommand::SeatJog(SeatCommand::Up)
+            }
+            ServiceIntent::SeatJogDown if page_is(ServicePageKind::Seat) => {
+                ServiceCommand::SeatJog(SeatCommand::Down)
+            }
+            ServiceIntent::SeatJogStop if page_is(ServicePageKind::Seat) => {
+                ServiceCommand::SeatJog(SeatCommand::Stop)
+            }
+            ServiceIntent::LightsMode(mode)
+                if page_is(ServicePageKind::Lights) && LIGHT_TEST_MODES.contains(&mode.as_str()) =>
+            {
+                ServiceCommand::Lights(mode)
+            }
+            ServiceIntent::Unlock { ticket } if listed(page, &ticket) => ServiceCommand::Unlock(ticket),
+            ServiceIntent::GrantShot { ticket } if listed(page, &ticket) => ServiceCommand::GrantShot(ticket),
+            ServiceIntent::RetryUploads if page_is(ServicePageKind::Uploads) => ServiceCommand::RetryUploads,
+            ServiceIntent::RunCalibration if page_is(ServicePageKind::Calibrate) => ServiceCommand::Calibrate,
+            // A button of another page, or a digit outside the pad.
+            _ => return,
+        };
+        if let State::Service(page) = &mut self.state {
+            match (page, &command) {
+                (ServicePage::SelfTest { running, .. }, _) | (ServicePage::Calibrate { running, .. }, _) => {
+                    *running = true
+                }
+                (ServicePage::Seat { motion, .. }, ServiceCommand::SeatJog(cmd)) => {
+                    *motion = match cmd {
+                        SeatCommand::Up => SeatMotion::Up,
+                        SeatCommand::Down => SeatMotion::Down,
+                        SeatCommand::Stop => SeatMotion::Still,
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.fx.push(Effect::Service(command));
+    }
+
+    /// Leaving the seat page stops a jog whose release the screen may never send.
+    fn stop_jog(&mut self) {
+        if let State::Service(ServicePage::Seat { motion, .. }) = &self.state
+            && *motion != SeatMotion::Still
+        {
+            self.fx
+                .push(Effect::Service(ServiceCommand::SeatJog(SeatCommand::Stop)));
+        }
+    }
+
+    fn on_pin(&mut self, intent: ServiceIntent) {
+        let locked = self.pin_locked_until.is_some_and(|t| t > self.now);
+        if !locked && self.pin_locked_until.take().is_some() {
+            // The lockout is over: a fresh set of tries.
+            self.pin_failures = 0;
+        }
+        match intent {
+            ServiceIntent::PinDigit(d) if d <= 9 && !locked => {
+                self.pin_entry.push(b'0' + d);
+                if self.pin_entry.len() >= usize::from(self.config.service.pin_digits.max(1)) {
+                    self.check_pin();
+                } else if let State::Service(ServicePage::Pin { wrong, .. }) = &mut self.state {
+                    *wrong = false;
+                }
+            }
+            ServiceIntent::PinBackspace => {
+                self.pin_entry.pop();
+            }
+            _ => {}
+        }
+    }
+
+    fn check_pin(&mut self) {
+        let entry = std::mem::take(&mut self.pin_entry);
+        let ok = self
+            .config
+            .service
+            .pin_hash
+            .as_deref()
+            .and_then(|h| PinHash::parse(h).ok())
+            .is_some_and(|h| h.matches(&entry));
+        if ok {
+            self.pin_failures = 0;
+            self.audit("service_entered", serde_json::json!({ "via": "pin" }));
+            return self.go_service(ServicePage::Menu);
+        }
+        self.pin_failures = self.pin_failures.saturating_add(1);
+        let tries = self.pin_failures;
+        self.audit("service_pin_wrong", serde_json::json!({ "tries": tries }));
+        if tries >= self.config.service.max_tries.max(1) {
+            let lockout = self.config.service.lockout_secs;
+            self.pin_locked_until = Some(self.now + secs(lockout));
+            self.audit(
+                "service_pin_locked",
+                serde_json::json!({ "tries": tries, "seconds": lockout }),
+            );
+        }
+        if let State::Service(ServicePage::Pin { wrong, .. }) = &mut self.state {
+            *wrong = true;
+        }
     }
 
     // ----- view --------------------------------------------------------------------------------------
@@ -1013,6 +1228,15 @@ impl Session {
                 masked_name: ctx.map(|c| c.ticket.masked_name.clone()).unwrap_or_default(),
             },
             State::Ended(reason) => Screen::Ended { reason: *reason },
+            State::Service(ServicePage::Pin { wrong, .. }) => Screen::Service(ServicePage::Pin {
+                entered: u8::try_from(self.pin_entry.len()).unwrap_or(u8::MAX),
+                wrong: *wrong,
+                locked_for: self
+                    .pin_locked_until
+                    .map(|t| whole_seconds_left(t, self.now))
+                    .filter(|s| *s > 0),
+            }),
+            State::Service(page) => Screen::Service(page.clone()),
             State::OutOfService => match self.faults.last() {
                 Some(f) => Screen::OutOfService {
                     reason_zh: f.reason_zh.clone(),
@@ -1038,6 +1262,7 @@ impl Session {
             kind,
             StateKind::Attract
                 | StateKind::OutOfService
+                | StateKind::Service
                 | StateKind::Capture
                 | StateKind::Checking
                 | StateKind::Finishing
@@ -1050,6 +1275,82 @@ impl Session {
             can_cancel,
         }
     }
+}
+
+/// The light modes a technician can test, as the lights page names them.
+pub const LIGHT_TEST_MODES: [&str; 6] = [
+    "off",
+    "idle",
+    "preview",
+    "preview-glasses",
+    "shoot",
+    "shoot-glasses",
+];
+
+/// The kind of a service page.
+pub fn page_kind(page: &ServicePage) -> ServicePageKind {
+    match page {
+        // The pad is reached only through `ServiceRequest`; as a kind it is the menu's gate.
+        ServicePage::Pin { .. } | ServicePage::Menu => ServicePageKind::Menu,
+        ServicePage::SelfTest { .. } => ServicePageKind::SelfTest,
+        ServicePage::Seat { .. } => ServicePageKind::Seat,
+        ServicePage::Lights { .. } => ServicePageKind::Lights,
+        ServicePage::Tickets { .. } => ServicePageKind::Tickets,
+        ServicePage::Uploads { .. } => ServicePageKind::Uploads,
+        ServicePage::Counters { .. } => ServicePageKind::Counters,
+        ServicePage::Calibrate { .. } => ServicePageKind::Calibrate,
+    }
+}
+
+/// A page as it opens, before the shell has filled it.
+fn empty_page(kind: ServicePageKind) -> ServicePage {
+    match kind {
+        ServicePageKind::Menu => ServicePage::Menu,
+        ServicePageKind::SelfTest => ServicePage::SelfTest {
+            running: false,
+            checks: Vec::new(),
+        },
+        ServicePageKind::Seat => ServicePage::Seat {
+            motion: SeatMotion::Still,
+            at_top: false,
+            at_bottom: false,
+            position_permille: None,
+            fault: None,
+        },
+        ServicePageKind::Lights => ServicePage::Lights {
+            mode: String::new(),
+            levels: Vec::new(),
+        },
+        ServicePageKind::Tickets => ServicePage::Tickets {
+            tickets: Vec::new(),
+            message: None,
+        },
+        ServicePageKind::Uploads => ServicePage::Uploads {
+            queued: 0,
+            failed: 0,
+            acked_today: 0,
+            oldest_age_s: None,
+            last_error: None,
+        },
+        ServicePageKind::Counters => ServicePage::Counters { rows: Vec::new() },
+        ServicePageKind::Calibrate => ServicePage::Calibrate {
+            running: false,
+            checks: Vec::new(),
+        },
+    }
+}
+
+/// Pages whose content comes from the shell.
+fn loads(page: &ServicePage) -> Option<ServicePageKind> {
+    match page {
+        ServicePage::Pin { .. } | ServicePage::Menu => None,
+        other => Some(page_kind(other)),
+    }
+}
+
+/// Whether `ticket` is a row of the tickets page (a technician acts only on what is shown).
+fn listed(page: &ServicePage, ticket: &str) -> bool {
+    matches!(page, ServicePage::Tickets { tickets, .. } if tickets.iter().any(|t| t.ticket == ticket))
 }
 
 fn with_calm(state: State, until: Option<Instant>) -> State {

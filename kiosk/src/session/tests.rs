@@ -1723,6 +1723,322 @@ fn test_config_deserializes_with_defaults() {
     );
 }
 
+// ----- service mode ----------------------------------------------------------------------------------
+
+const PIN: &str = "2048";
+
+fn svc_cfg() -> SessionConfig {
+    SessionConfig {
+        service: ServiceConfig {
+            pin_hash: Some(PinHash::make(b"test-salt-0001", PIN)),
+            pin_digits: 4,
+            max_tries: 5,
+            lockout_secs: 300,
+            idle_secs: 300,
+        },
+        ..cfg()
+    }
+}
+
+fn svc(intent: ServiceIntent) -> Intent {
+    Intent::Service(intent)
+}
+
+fn type_pin(r: &mut Rig, pin: &str) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    for d in pin.bytes() {
+        fx.extend(r.ui(svc(ServiceIntent::PinDigit(d - b'0'))));
+    }
+    fx
+}
+
+fn audits(fx: &[Effect]) -> Vec<&'static str> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Audit { event, .. } => Some(*event),
+            _ => None,
+        })
+        .collect()
+}
+
+fn service_in_pin() -> Rig {
+    let mut r = Rig::new(svc_cfg());
+    let fx = r.ui(Intent::ServiceRequest);
+    assert_eq!(r.state(), StateKind::Service);
+    assert!(
+        fx.contains(&Effect::StopPreview),
+        "no QR scanning in service mode"
+    );
+    r
+}
+
+fn service_in_menu() -> Rig {
+    let mut r = service_in_pin();
+    type_pin(&mut r, PIN);
+    assert_eq!(r.screen(), Screen::Service(ServicePage::Menu));
+    r
+}
+
+#[test]
+fn test_attract_service_request_shows_the_pin_pad() {
+    let r = service_in_pin();
+    assert_eq!(
+        r.screen(),
+        Screen::Service(ServicePage::Pin {
+            entered: 0,
+            wrong: false,
+            locked_for: None
+        })
+    );
+    assert!(!r.s.view().can_cancel);
+}
+
+#[test]
+fn test_attract_service_request_without_a_pin_configured_is_ignored() {
+    let mut r = session_in_attract();
+    r.ui(Intent::ServiceRequest);
+    assert_eq!(
+        r.state(),
+        StateKind::Attract,
+        "only the key enters without a PIN hash"
+    );
+    r.input(Input::ServiceKey);
+    assert_eq!(r.screen(), Screen::Service(ServicePage::Menu));
+}
+
+#[test]
+fn test_service_entry_only_from_idle_screens() {
+    let mid_session: Vec<fn(SessionConfig) -> Rig> = vec![
+        |c| {
+            let mut r = Rig::new(c);
+            r.ui(Intent::Start);
+            r
+        },
+        |c| confirm_with(c, status()),
+        |c| framing_with(c, status()),
+        |c| {
+            let mut r = framing_with(c, status());
+            r.ui(Intent::Shoot);
+            r
+        },
+    ];
+    for make in mid_session {
+        for input in [Input::Ui(Intent::ServiceRequest), Input::ServiceKey] {
+            let mut r = make(svc_cfg());
+            let before = r.state();
+            let fx = r.input(input.clone());
+            assert_eq!(r.state(), before, "{input:?} in {before:?}");
+            assert!(fx.is_empty(), "{fx:?}");
+        }
+    }
+    // The idle screens: attract, out of service, and an end notice (its session is already recorded).
+    let mut r = Rig::new(svc_cfg());
+    r.input(fault(Device::Camera));
+    assert_eq!(r.state(), StateKind::OutOfService);
+    r.ui(Intent::ServiceRequest);
+    assert_eq!(r.state(), StateKind::Service);
+    let mut r = confirm_with(svc_cfg(), status());
+    r.ui(Intent::WrongInfo);
+    assert_eq!(r.state(), StateKind::Ended);
+    assert_eq!(r.outcomes(), vec![Outcome::WrongInfo]);
+    r.input(Input::ServiceKey);
+    assert_eq!(r.screen(), Screen::Service(ServicePage::Menu));
+    assert!(
+        r.s.ticket.is_none(),
+        "nothing of the student's is kept in service mode"
+    );
+    assert_eq!(r.outcomes().len(), 1);
+}
+
+#[test]
+fn test_service_pin_right_enters_the_menu_and_is_audited() {
+    let mut r = service_in_pin();
+    let fx = type_pin(&mut r, &PIN[..3]);
+    assert!(fx.is_empty());
+    match r.screen() {
+        Screen::Service(ServicePage::Pin { entered, .. }) => assert_eq!(entered, 3),
+        other => panic!("{other:?}"),
+    }
+    r.ui(svc(ServiceIntent::PinBackspace));
+    let fx = type_pin(&mut r, &PIN[2..]);
+    assert_eq!(audits(&fx), vec!["service_entered"]);
+    assert_eq!(r.screen(), Screen::Service(ServicePage::Menu));
+    // The digits themselves are never in an effect.
+    assert!(!format!("{:?}", r.log).contains(PIN));
+}
+
+#[test]
+fn test_service_pin_wrong_five_times_locks_the_pad() {
+    let mut r = service_in_pin();
+    for i in 1..=4u8 {
+        let fx = type_pin(&mut r, "1111");
+        assert_eq!(audits(&fx), vec!["service_pin_wrong"], "try {i}");
+        assert_eq!(
+            r.screen(),
+            Screen::Service(ServicePage::Pin {
+                entered: 0,
+                wrong: true,
+                locked_for: None
+            })
+        );
+    }
+    let fx = type_pin(&mut r, "1111");
+    assert_eq!(audits(&fx), vec!["service_pin_wrong", "service_pin_locked"]);
+    assert!(matches!(
+        r.screen(),
+        Screen::Service(ServicePage::Pin {
+            locked_for: Some(300),
+            ..
+        })
+    ));
+    // Locked: even the right PIN is not taken, and leaving the pad does not reset the lock.
+    type_pin(&mut r, PIN);
+    assert_eq!(r.state(), StateKind::Service);
+    assert!(matches!(
+        r.screen(),
+        Screen::Service(ServicePage::Pin { entered: 0, .. })
+    ));
+    r.ui(svc(ServiceIntent::Exit));
+    assert_eq!(r.state(), StateKind::Attract);
+    r.advance(Duration::from_secs(100));
+    r.ui(Intent::ServiceRequest);
+    match r.screen() {
+        Screen::Service(ServicePage::Pin { locked_for, .. }) => assert_eq!(locked_for, Some(200)),
+        other => panic!("{other:?}"),
+    }
+    type_pin(&mut r, PIN);
+    assert!(matches!(r.screen(), Screen::Service(ServicePage::Pin { .. })));
+    // The lockout over, the right PIN works.
+    r.advance(Duration::from_secs(200));
+    let fx = type_pin(&mut r, PIN);
+    assert_eq!(audits(&fx), vec!["service_entered"]);
+    assert_eq!(r.screen(), Screen::Service(ServicePage::Menu));
+}
+
+#[test]
+fn test_service_idle_timeout_leaves_service_mode() {
+    let mut r = service_in_menu();
+    r.advance(Duration::from_secs(200));
+    // A touch keeps it open.
+    r.ui(svc(ServiceIntent::Open(ServicePageKind::Counters)));
+    r.advance(Duration::from_secs(200));
+    assert_eq!(r.state(), StateKind::Service);
+    let fx = r.advance(Duration::from_secs(101));
+    assert_eq!(r.state(), StateKind::Attract);
+    assert!(fx.contains(&Effect::Service(ServiceCommand::Leave)));
+    assert_eq!(audits(&fx), vec!["service_exited"]);
+    assert!(fx.contains(&Effect::StartPreview(PreviewPurpose::QrScan)));
+    // The pad left alone times out too.
+    let mut r = service_in_pin();
+    r.expire();
+    assert_eq!(r.state(), StateKind::Attract);
+}
+
+#[test]
+fn test_service_exit_returns_to_attract_or_out_of_service() {
+    let mut r = service_in_menu();
+    let fx = r.ui(svc(ServiceIntent::Exit));
+    assert_eq!(r.state(), StateKind::Attract);
+    assert_eq!(audits(&fx), vec!["service_exited"]);
+    assert!(fx.contains(&Effect::SetLights(LightMode::Idle)));
+    // A device fails while the technician works: service mode stays, the exit shows the fault.
+    let mut r = service_in_menu();
+    r.input(fault(Device::Seat));
+    assert_eq!(r.state(), StateKind::Service);
+    r.ui(svc(ServiceIntent::Exit));
+    assert_eq!(r.state(), StateKind::OutOfService);
+    // Repaired in service mode: the exit goes back to students.
+    let mut r = service_in_menu();
+    r.input(fault(Device::Seat));
+    r.input(Input::DeviceRecovered { device: Device::Seat });
+    r.ui(svc(ServiceIntent::Exit));
+    assert_eq!(r.state(), StateKind::Attract);
+}
+
+#[test]
+fn test_service_no_student_session_starts() {
+    let mut r = service_in_menu();
+    for input in [
+        Input::Qr(b"ticket".to_vec()),
+        Input::Ui(Intent::Start),
+        Input::TicketVerified(Ok(status())),
+        Input::Ui(Intent::Shoot),
+        Input::Ui(Intent::Cancel),
+    ] {
+        let fx = r.input(input);
+        assert!(fx.is_empty(), "{fx:?}");
+        assert_eq!(r.state(), StateKind::Service);
+    }
+    assert!(!r.s.open);
+}
+
+#[test]
+fn test_service_pages_ask_the_shell_and_take_its_answers() {
+    let mut r = service_in_menu();
+    let fx = r.ui(svc(ServiceIntent::Open(ServicePageKind::Tickets)));
+    assert_eq!(
+        fx,
+        vec![Effect::Service(ServiceCommand::Load(ServicePageKind::Tickets))]
+    );
+    // A button of another page means nothing here.
+    assert!(r.ui(svc(ServiceIntent::RunSelfTest)).is_empty());
+    // A ticket not listed cannot be acted on.
+    assert!(
+        r.ui(svc(ServiceIntent::Unlock { ticket: "ab".into() }))
+            .is_empty()
+    );
+    let page = ServicePage::Tickets {
+        tickets: vec![ui::ServiceTicket {
+            ticket: "07".repeat(16),
+            masked_name: "张*明".into(),
+            shots_used: 3,
+            shots_total: 3,
+            status: "locked".into(),
+        }],
+        message: None,
+    };
+    r.input(Input::ServiceUpdate(page.clone()));
+    assert_eq!(r.screen(), Screen::Service(page));
+    let fx = r.ui(svc(ServiceIntent::GrantShot {
+        ticket: "07".repeat(16),
+    }));
+    assert_eq!(
+        fx,
+        vec![Effect::Service(ServiceCommand::GrantShot("07".repeat(16)))]
+    );
+    // An update for another page is stale: ignored.
+    r.input(Input::ServiceUpdate(ServicePage::Counters { rows: vec![] }));
+    assert!(matches!(r.screen(), Screen::Service(ServicePage::Tickets { .. })));
+    // The seat page: a jog, and leaving the page stops it.
+    r.ui(svc(ServiceIntent::Back));
+    r.ui(svc(ServiceIntent::Open(ServicePageKind::Seat)));
+    let fx = r.ui(svc(ServiceIntent::SeatJogUp));
+    assert_eq!(
+        fx,
+        vec![Effect::Service(ServiceCommand::SeatJog(SeatCommand::Up))]
+    );
+    let fx = r.ui(svc(ServiceIntent::Back));
+    assert_eq!(
+        fx,
+        vec![Effect::Service(ServiceCommand::SeatJog(SeatCommand::Stop))]
+    );
+    // Lights: only the named test modes.
+    r.ui(svc(ServiceIntent::Open(ServicePageKind::Lights)));
+    assert!(r.ui(svc(ServiceIntent::LightsMode("disco".into()))).is_empty());
+    assert_eq!(
+        r.ui(svc(ServiceIntent::LightsMode("shoot-glasses".into()))),
+        vec![Effect::Service(ServiceCommand::Lights("shoot-glasses".into()))]
+    );
+    // Self-test shows running until the shell says otherwise.
+    r.ui(svc(ServiceIntent::Back));
+    r.ui(svc(ServiceIntent::Open(ServicePageKind::SelfTest)));
+    r.ui(svc(ServiceIntent::RunSelfTest));
+    assert!(matches!(
+        r.screen(),
+        Screen::Service(ServicePage::SelfTest { running: true, .. })
+    ));
+}
+
 // ----- invariants over random input sequences ----------------------------------------------------------
 
 /// A deterministic random walk over inputs and time. Checks, after every step: `SessionEnded` at most
@@ -1739,7 +2055,7 @@ fn test_random_walk_invariants() {
     };
     let mut visited = std::collections::HashSet::new();
     for config in [
-        cfg(),
+        svc_cfg(),
         gateway(),
         SessionConfig {
             payment: PaymentMode::Prepaid,
@@ -1754,7 +2070,7 @@ fn test_random_walk_invariants() {
             let was_attract = matches!(r.state(), StateKind::Attract);
             let shot = r.s.ticket.as_ref().map(|c| c.current_shot).unwrap_or(1);
             let order = r.s.current_order_id().unwrap_or_else(|| "o-1".into());
-            let input = match next() % 24 {
+            let input = match next() % 30 {
                 0 => Input::Ui(Intent::Start),
                 1 => Input::Qr(b"t".to_vec()),
                 2 => Input::TicketVerified(Ok(TicketStatus {
@@ -1808,19 +2124,40 @@ fn test_random_walk_invariants() {
                     },
                 },
                 22 => Input::Ui(Intent::Continue),
-                _ => Input::Ui(Intent::OpenDrafts),
+                23 => Input::Ui(Intent::OpenDrafts),
+                24 => Input::Ui(Intent::ServiceRequest),
+                25 => Input::ServiceKey,
+                26 => Input::Ui(Intent::Service(ServiceIntent::PinDigit((next() % 10) as u8))),
+                27 => Input::Ui(Intent::Service(ServiceIntent::Exit)),
+                28 => Input::Ui(Intent::Service(ServiceIntent::Open(
+                    [
+                        ServicePageKind::Seat,
+                        ServicePageKind::SelfTest,
+                        ServicePageKind::Tickets,
+                        ServicePageKind::Menu,
+                    ][(next() % 4) as usize],
+                ))),
+                _ => Input::Ui(Intent::Service(ServiceIntent::SeatJogUp)),
             };
             let by_time = next() % 3 == 0;
             let enqueued = !by_time && matches!(input, Input::Enqueued { .. });
             let verified = !by_time && matches!(input, Input::TicketVerified(Ok(_)));
             let was_done = r.state() == StateKind::Done;
+            let was_state = r.state();
+            let was_open = r.s.open;
             visited.insert(r.state());
             let fx = if by_time {
                 r.advance(Duration::from_secs(next() % 200))
             } else {
                 r.input(input)
             };
-            if was_attract && r.state() != StateKind::Attract && r.state() != StateKind::OutOfService {
+            // Leaving the attract screen starts a session, unless it is for service mode (no session).
+            if was_attract
+                && !matches!(
+                    r.state(),
+                    StateKind::Attract | StateKind::OutOfService | StateKind::Service
+                )
+            {
                 started += 1;
             }
             ended += fx
@@ -1839,6 +2176,26 @@ fn test_random_walk_invariants() {
                         Effect::SetLights(LightMode::Shoot | LightMode::ShootGlasses)
                     ));
                     assert_eq!(fx[i + 2], Effect::Capture { shot_no: *shot_no });
+                }
+            }
+            if r.state() == StateKind::Service || was_state == StateKind::Service {
+                assert!(
+                    !fx.iter()
+                        .any(|e| matches!(e, Effect::ConsumeShot { .. } | Effect::Capture { .. })),
+                    "a shot consumed in service mode: {fx:?}"
+                );
+            }
+            if r.state() == StateKind::Service {
+                assert!(!r.s.open, "no student session runs in service mode");
+                if was_state != StateKind::Service {
+                    assert!(!was_open, "service mode entered mid-session");
+                    assert!(
+                        matches!(
+                            was_state,
+                            StateKind::Attract | StateKind::OutOfService | StateKind::Ended
+                        ),
+                        "service mode entered from {was_state:?}"
+                    );
                 }
             }
             let text = ui::text::render_in(&r.s.view(), Lang::Zh);
@@ -1863,4 +2220,8 @@ fn test_random_walk_invariants() {
             "the walk should start many sessions, started {started}"
         );
     }
+    assert!(
+        visited.contains(&StateKind::Service),
+        "the walk reaches service mode"
+    );
 }

@@ -14,6 +14,7 @@ pub mod files;
 pub mod payment;
 pub mod payment_http;
 pub mod run;
+mod service;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -117,9 +118,11 @@ impl Parts {
         data_dir: PathBuf,
         wall_origin: i64,
     ) -> Result<Parts, String> {
+        let mut session = config.session.clone();
+        session.service = config.service.clone();
         Ok(Parts {
             data_dir,
-            session: config.session.clone(),
+            session,
             keys: config.trusted_keys()?,
             policy: config.verify_policy(),
             specs: config.specs()?,
@@ -171,6 +174,8 @@ pub struct Kiosk<C: Camera, S: Seat, L: Lights> {
     /// geometry; the photo type chosen in the session is carried by `RunChecks`).
     guidance_spec: PhotoSpec,
     events: Vec<ShellEvent>,
+    /// Service mode's devices and data (`service.rs`).
+    service: service::ServiceState,
     /// Pictures for the screen since the last [`Kiosk::take_pictures`]; at most one preview in it.
     pictures: Vec<ui::Picture>,
     /// Pictures are made only once a screen asked for them (headless runs and the demo pay nothing).
@@ -244,6 +249,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             last_screen: None,
             guidance_spec,
             events: Vec::new(),
+            service: service::ServiceState::default(),
             pictures: Vec::new(),
             pictures_wanted: false,
             last_picture: None,
@@ -397,6 +403,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             self.session.poll_timeout(),
             preview,
             picture,
+            self.service_wakeup(now),
             reconnect,
             Some(now + Duration::from_millis(250)),
         ]
@@ -419,11 +426,17 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         }
         let t = self.millis(now);
         let seat = self.seat.poll(t);
+        if let Ok(status) = &seat {
+            self.note_seat(*status);
+        }
         self.observe(
             now,
             DeviceId::Seat,
             seat.as_ref().map(|_| ()).map_err(|e| e.kind()),
         );
+        if self.session.state() == StateKind::Service {
+            self.service_tick(now);
+        }
         if !self.supervisor.is_up(DeviceId::Camera) {
             if self.last_reconnect.is_none_or(|l| now >= l + RECONNECT_EVERY) {
                 self.last_reconnect = Some(now);
@@ -601,6 +614,9 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         match effect {
             Effect::SetLights(mode) => {
                 let r = self.lights.set_mode(hal_light(mode), t).map_err(|e| e.kind());
+                if r.is_ok() {
+                    self.service.light_mode = Some(hal_light(mode));
+                }
                 self.observe(now, DeviceId::Lights, r);
                 Step::Done
             }
@@ -708,6 +724,13 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                 spec,
                 order_id,
             } => Step::Answer(self.enqueue(wall, ticket, shot_no, &spec, order_id)),
+            Effect::Service(cmd) => self.service_command(now, cmd),
+            Effect::Audit { event, detail } => {
+                if let Err(e) = self.store.audit("technician", event, &detail, wall) {
+                    self.warn(format!("audit {event}: {e}"));
+                }
+                Step::Done
+            }
             Effect::SessionEnded { ticket, outcome } => {
                 self.push_picture(ui::Picture::ClearShots);
                 self.end_session(wall, ticket, &outcome);
@@ -742,6 +765,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                     shots_used: state.shots_used,
                 });
                 self.current.ticket = Some(ticket.clone());
+                self.service.remember_name(ticket.id, &ticket.masked_name);
                 // A draft records the spec it passed against; it is filed under that spec.
                 let spec_of = |shot_no: u8| {
                     self.drafts

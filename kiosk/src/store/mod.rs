@@ -23,6 +23,7 @@ mod lease;
 mod migrations;
 mod outbox;
 mod queue_admin;
+mod service;
 mod stats;
 mod tickets;
 
@@ -38,6 +39,7 @@ pub use audit::AuditEvent;
 pub use lease::PurgeCandidate;
 pub use migrations::{LATEST_VERSION, MIGRATIONS, validate_migrations};
 pub use outbox::{Job, JobFile, JobId, JobState, NewJob, OutboxCounts};
+pub use service::UploadSummary;
 pub use stats::{DayStats, Totals};
 pub use tickets::{CandidateRow, CheckRow, LockInfo, SessionId, ShotCheck, TicketState};
 
