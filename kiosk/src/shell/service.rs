@@ -86,6 +86,8 @@ pub(super) struct ServiceState {
     pub(super) light_mode: Option<LightMode>,
     /// The result of the last action on the tickets page.
     ticket_message: Option<GuidanceLine>,
+    /// Why the last jog did not start (at a limit already, refused), until the next jog.
+    seat_note: Option<String>,
 }
 
 impl ServiceState {
@@ -204,14 +206,9 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                 if !matches!(kind, Err(hal::ErrorKind::LimitReached)) {
                     self.observe(now, DeviceId::Seat, kind);
                 }
+                self.service.seat_note = fault;
                 self.poll_seat(now);
-                let mut page = self.seat_page();
-                if let ServicePage::Seat { fault: f, .. } = &mut page
-                    && f.is_none()
-                {
-                    *f = fault;
-                }
-                page
+                self.seat_page()
             }
             ServiceCommand::Lights(name) => {
                 if let Some(mode) = light_mode(&name) {
@@ -279,6 +276,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             return;
         };
         let kind = service_page_kind(&shown);
+        // A test keeps running while the technician looks at another page; its page shows it on return.
         if self.service.job.is_some() {
             self.advance_job(now);
             if let Some(job) = &self.service.job {
@@ -287,7 +285,8 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                     self.input(now, Input::ServiceUpdate(page));
                 }
             }
-        } else if kind == ServicePageKind::Seat {
+        }
+        if kind == ServicePageKind::Seat {
             let page = self.seat_page();
             if page != shown {
                 self.input(now, Input::ServiceUpdate(page));
@@ -375,7 +374,10 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             at_top: st.is_some_and(|s| s.at_top),
             at_bottom: st.is_some_and(|s| s.at_bottom),
             position_permille,
-            fault: st.and_then(|s| s.fault).map(|f| format!("{f:?}")),
+            fault: st
+                .and_then(|s| s.fault)
+                .map(|f| format!("{f:?}"))
+                .or_else(|| self.service.seat_note.clone()),
         }
     }
 
