@@ -10,12 +10,19 @@
 //! With `--sim --frames DIR` the devices are the simulated twins and the camera shows the fixture
 //! folder's frames (the scan set while waiting for a ticket, the framing set during a session); with
 //! `--sim-hang-at/--sim-hang-for` the loop freezes once, as a hung device call would, which is how the
-//! watchdog is tested. What it deliberately does not do yet: open real devices (the drivers join with
-//! the hardware configuration) or draw the touchscreen (the Slint UI); nobody touches the simulated
-//! screen, so sessions time out back to Attract.
+//! watchdog is tested.
+//!
+//! A screen is a [`ui::Frontend`] handed to [`run_with`]: its intents are drained into the session
+//! before every tick, the view is presented after a tick that changed it, and while one is attached
+//! the loop wakes at least every [`FRONTEND_FRAME`] so a 25 fps preview can flow. [`run`] is headless:
+//! nobody touches the screen, so sessions time out back to Attract. The loop ends when `run_for`
+//! elapses or `stop` is raised (SIGTERM, SIGINT, a closed window), so devices are dropped (relays
+//! released) on the way out. What it deliberately does not do yet: open real devices (the drivers
+//! join with the hardware configuration).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -31,7 +38,7 @@ use crate::ops::logs::LogStore;
 use crate::ops::notify::{Notifier, Watchdog};
 use crate::ops::{Command, SelfTestItem, SelfTestReport, Shared, Status, api};
 use crate::runtime;
-use crate::session::StateKind;
+use crate::session::{Input, StateKind};
 use crate::store::Store;
 use crate::vision::analyze::Analyzer;
 
@@ -47,7 +54,13 @@ pub struct RunOptions {
     pub run_for: Option<Duration>,
     /// Simulated hang: after this long, the loop freezes for the second duration, once.
     pub sim_hang: Option<(Duration, Duration)>,
+    /// Raised by anyone (a signal handler, the window being closed, a test) to end the loop cleanly.
+    /// `run` also raises it on SIGTERM and SIGINT.
+    pub stop: Option<Arc<AtomicBool>>,
 }
+
+/// While a frontend is attached the loop wakes at least this often: 25 frames a second.
+pub const FRONTEND_FRAME: Duration = Duration::from_millis(40);
 
 /// The configuration or the command line cannot work, so restarting will not help: the binary exits
 /// with [`EXIT_CONFIG`] and `kiosk.service` does not restart on it (`RestartPreventExitStatus=`), so a
@@ -59,11 +72,19 @@ pub struct Unrunnable(pub String);
 /// `EX_CONFIG` of sysexits.h.
 pub const EXIT_CONFIG: u8 = 78;
 
+/// The longest the loop sleeps without looking at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(250);
+
 /// Free space below which the self-test fails: photos are spooled until the upload is confirmed.
 const MIN_FREE_BYTES: u64 = 200 * 1024 * 1024;
 
-/// Runs the kiosk until killed (or `run_for` elapses).
+/// Runs the kiosk headless until stopped (or `run_for` elapses).
 pub fn run(opts: &RunOptions) -> anyhow::Result<()> {
+    run_with(opts, None)
+}
+
+/// Runs the kiosk with `frontend` as its screen (or headless with `None`) until stopped.
+pub fn run_with(opts: &RunOptions, frontend: Option<Box<dyn ui::Frontend + Send>>) -> anyhow::Result<()> {
     let config = KioskConfig::load(&opts.config).map_err(|e| Unrunnable(e.to_string()))?;
     let data_dir = opts
         .data_dir
@@ -137,9 +158,18 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // SIGTERM (systemd stopping the unit) and SIGINT end the loop between two ticks, so the devices
+    // are dropped and release their outputs instead of the process vanishing mid-run.
+    let stop = opts.stop.clone().unwrap_or_default();
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing signal handler")?;
+    }
     let mut main = MainLoop {
         kiosk,
         world: SimWorld { framing },
+        frontend,
+        presented: None,
+        stop,
         shared,
         commands,
         notifier,
@@ -219,6 +249,10 @@ impl SimWorld {
 struct MainLoop<C: Camera, S: Seat, L: Lights> {
     kiosk: Kiosk<C, S, L>,
     world: SimWorld,
+    frontend: Option<Box<dyn ui::Frontend + Send>>,
+    /// The view the frontend was last given.
+    presented: Option<ui::View>,
+    stop: Arc<AtomicBool>,
     shared: Arc<Shared>,
     commands: Receiver<Command>,
     notifier: Notifier,
@@ -248,10 +282,12 @@ impl MainLoop<SimCamera, SimSeat, SimLights> {
             while let Ok(command) = self.commands.try_recv() {
                 self.command(now, command);
             }
+            self.touches(now);
             self.world
                 .update(&mut self.kiosk, hal::Millis::from_duration(now - start));
             self.kiosk.tick(now);
             self.report_events();
+            self.present();
             self.iterations += 1;
             self.publish();
             if !self.ready {
@@ -271,7 +307,7 @@ impl MainLoop<SimCamera, SimSeat, SimLights> {
             {
                 tracing::warn!(error = %e, "watchdog notification failed");
             }
-            if run_for.is_some_and(|d| now >= start + d) {
+            if run_for.is_some_and(|d| now >= start + d) || self.stop.load(Ordering::Relaxed) {
                 return;
             }
             let now = crate::clock::monotonic();
@@ -279,6 +315,11 @@ impl MainLoop<SimCamera, SimSeat, SimLights> {
             if let Some(w) = self.watchdog.next_due(now) {
                 wake = wake.min(w);
             }
+            if self.frontend.is_some() {
+                wake = wake.min(now + FRONTEND_FRAME);
+            }
+            // A raised stop flag is seen within this bound even by a headless loop with nothing to do.
+            wake = wake.min(now + STOP_POLL);
             if let Some(d) = run_for {
                 wake = wake.min(start + d);
             }
@@ -290,6 +331,32 @@ impl MainLoop<SimCamera, SimSeat, SimLights> {
                     std::thread::sleep(wake.saturating_duration_since(now))
                 }
             }
+        }
+    }
+
+    /// Feeds the touches since the last tick to the session, oldest first.
+    fn touches(&mut self, now: Instant) {
+        let Some(frontend) = self.frontend.as_mut() else {
+            return;
+        };
+        for intent in frontend.intents() {
+            self.kiosk.input(now, Input::Ui(intent));
+        }
+        self.report_events();
+    }
+
+    /// Hands the frontend the view when it changed, or when there are new pictures.
+    fn present(&mut self) {
+        let Some(frontend) = self.frontend.as_mut() else {
+            return;
+        };
+        // PICTURES: the preview frames and shot photos come from `Kiosk::take_pictures()` once the
+        // shell has it (service-mode work); until then only views are presented.
+        let pictures: Vec<ui::Picture> = Vec::new();
+        let view = self.kiosk.session().view();
+        if self.presented.as_ref() != Some(&view) || !pictures.is_empty() {
+            frontend.present(&view, pictures);
+            self.presented = Some(view);
         }
     }
 
