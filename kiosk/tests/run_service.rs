@@ -193,20 +193,42 @@ fn ready_then_watchdog_from_the_main_loop_and_none_while_it_hangs() {
 #[test]
 fn an_unrunnable_configuration_exits_78_and_is_not_restarted() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |extra: &[&str]| {
+    let run_with = |config: &std::path::Path, extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_kiosk"))
             .arg("run")
             .arg("--config")
-            .arg(demo().join("kiosk.toml"))
+            .arg(config)
             .args(extra)
             .env_remove("NOTIFY_SOCKET")
             .output()
             .unwrap()
     };
+    let run = |extra: &[&str]| run_with(&demo().join("kiosk.toml"), extra);
     // No data directory in the demo configuration.
     assert_eq!(run(&[]).status.code(), Some(78));
-    // Real devices are not wired yet: only --sim can run.
-    let out = run(&["--data-dir", dir.path().to_str().unwrap()]);
+    // A `[devices]` value that cannot work names its key.
+    let base = std::fs::read_to_string(demo().join("kiosk.toml")).unwrap();
+    let bad = dir.path().join("bad-pin.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "{base}\n[devices.seat]\ndriver = \"gpio\"\nup_pin = 1\ndown_pin = 24\n\
+             top_limit_pin = 5\nbottom_limit_pin = 6\n"
+        ),
+    )
+    .unwrap();
+    let out = run_with(&bad, &["--data-dir", dir.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("devices.seat.up_pin"), "{stderr}");
+    // So does a simulated camera whose frames folder does not exist.
+    let out = run(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--sim",
+        "--frames",
+        dir.path().join("nowhere").to_str().unwrap(),
+    ]);
     assert_eq!(
         out.status.code(),
         Some(78),

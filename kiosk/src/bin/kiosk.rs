@@ -100,6 +100,7 @@ fn main() -> ExitCode {
                 sim_frames: frames.filter(|_| sim),
                 run_for: run_for.map(secs),
                 sim_hang: sim_hang_at.zip(sim_hang_for).map(|(a, f)| (secs(a), secs(f))),
+                stop: None,
             };
             match kiosk::shell::run::run(&opts) {
                 Ok(()) => ExitCode::SUCCESS,
