@@ -291,7 +291,7 @@ const SCANNER_POLL: Duration = Duration::from_millis(100);
 /// Turns debounced button events into the touchscreen's intents and watches for stuck buttons.
 ///
 /// A seat button moves the seat while held (press: `SeatUp`/`SeatDown`, release: `SeatStop`); the
-/// service key turned on asks for service mode. A seat button held past [`STUCK_BUTTON_MS`] is
+/// service key turned on opens service mode without the PIN (the key is the credential). A seat button held past [`STUCK_BUTTON_MS`] is
 /// stuck: the seat is stopped, the button is ignored and the buttons are reported down (a fault,
 /// so the kiosk goes out of service saying "check the buttons' wiring") until it is released.
 #[derive(Debug, Default)]
@@ -308,25 +308,26 @@ impl ButtonRouter {
         &mut self,
         now: hal::Millis,
         polled: Result<Vec<hal::ButtonEvent>, ErrorKind>,
-    ) -> (Vec<Intent>, Result<(), ErrorKind>) {
+    ) -> (Vec<Input>, Result<(), ErrorKind>) {
         let mut intents = Vec::new();
         let mut health = polled.as_ref().map(|_| ()).map_err(|k| *k);
         for event in polled.unwrap_or_default() {
             let intent = match (event.switch, event.pressed) {
                 (Switch::SeatUp | Switch::SeatDown, true) => {
                     self.held.insert(event.switch, event.at);
-                    Some(if event.switch == Switch::SeatUp {
+                    Some(Input::Ui(if event.switch == Switch::SeatUp {
                         Intent::SeatUp
                     } else {
                         Intent::SeatDown
-                    })
+                    }))
                 }
                 (Switch::SeatUp | Switch::SeatDown, false) => {
                     self.held.remove(&event.switch);
                     // A stuck button's run was stopped when it was found stuck.
-                    (!self.stuck.remove(&event.switch)).then_some(Intent::SeatStop)
+                    (!self.stuck.remove(&event.switch)).then_some(Input::Ui(Intent::SeatStop))
                 }
-                (Switch::ServiceKey, true) => Some(Intent::ServiceRequest),
+                // The key is the technician's credential: service mode without the PIN.
+                (Switch::ServiceKey, true) => Some(Input::ServiceKey),
                 (Switch::ServiceKey, false) => None,
             };
             intents.extend(intent);
@@ -340,7 +341,7 @@ impl ButtonRouter {
         for switch in newly_stuck {
             tracing::warn!(?switch, ms = STUCK_BUTTON_MS, "button stuck: no longer obeyed");
             self.stuck.insert(switch);
-            intents.push(Intent::SeatStop);
+            intents.push(Input::Ui(Intent::SeatStop));
         }
         if health.is_ok() && !self.stuck.is_empty() {
             health = Err(ErrorKind::Fault);
@@ -485,9 +486,9 @@ impl MainLoop {
     fn buttons(&mut self, now: Instant, t: hal::Millis) {
         let polled = self.buttons.poll(t).map_err(|e| e.kind);
         let (intents, health) = self.router.route(t, polled);
-        for intent in intents {
-            tracing::info!(?intent, "button");
-            self.kiosk.input(now, Input::Ui(intent));
+        for input in intents {
+            tracing::info!(?input, "button");
+            self.kiosk.input(now, input);
         }
         self.kiosk.report_device(now, DeviceId::Buttons, health);
         self.report_events();
@@ -547,9 +548,8 @@ impl MainLoop {
         let Some(frontend) = self.frontend.as_mut() else {
             return;
         };
-        // PICTURES: the preview frames and shot photos come from `Kiosk::take_pictures()` once the
-        // shell has it (service-mode work); until then only views are presented.
-        let pictures: Vec<ui::Picture> = Vec::new();
+        // The first call switches the shell's pictures on: headless runs never pay for them.
+        let pictures = self.kiosk.take_pictures();
         let view = self.kiosk.session().view();
         if self.presented.as_ref() != Some(&view) || !pictures.is_empty() {
             frontend.present(&view, pictures);
@@ -706,7 +706,7 @@ mod tests {
         buttons: &mut B,
         from: u64,
         until: u64,
-    ) -> (Vec<(u64, Intent)>, Result<(), ErrorKind>) {
+    ) -> (Vec<(u64, Input)>, Result<(), ErrorKind>) {
         let mut out = Vec::new();
         let mut health = Ok(());
         for ms in (from..=until).step_by(10) {
@@ -729,11 +729,11 @@ mod tests {
         assert_eq!(
             intents,
             vec![
-                (100, Intent::SeatUp),
-                (900, Intent::SeatStop),
-                (2000, Intent::SeatDown),
-                (2300, Intent::SeatStop),
-                (3000, Intent::ServiceRequest),
+                (100, Input::Ui(Intent::SeatUp)),
+                (900, Input::Ui(Intent::SeatStop)),
+                (2000, Input::Ui(Intent::SeatDown)),
+                (2300, Input::Ui(Intent::SeatStop)),
+                (3000, Input::ServiceKey),
             ]
         );
         assert_eq!(health, Ok(()));
@@ -751,7 +751,7 @@ mod tests {
         let (intents, health) = drive(&mut router, &mut stuck, 0, 1000 + STUCK_BUTTON_MS - 10);
         assert_eq!(
             intents,
-            vec![(1000, Intent::SeatUp)],
+            vec![(1000, Input::Ui(Intent::SeatUp))],
             "obeyed while it could be a person"
         );
         assert_eq!(health, Ok(()));
@@ -763,7 +763,7 @@ mod tests {
         );
         assert_eq!(
             intents,
-            vec![(1000 + STUCK_BUTTON_MS, Intent::SeatStop)],
+            vec![(1000 + STUCK_BUTTON_MS, Input::Ui(Intent::SeatStop))],
             "then stopped"
         );
         assert_eq!(health, Err(ErrorKind::Fault), "and reported");
@@ -780,7 +780,10 @@ mod tests {
         let (intents, health) = drive(&mut router, &mut stuck, 30_110, 32_000);
         assert_eq!(
             intents,
-            vec![(31_000, Intent::SeatUp), (31_500, Intent::SeatStop)]
+            vec![
+                (31_000, Input::Ui(Intent::SeatUp)),
+                (31_500, Input::Ui(Intent::SeatStop))
+            ]
         );
         assert_eq!(health, Ok(()));
     }
