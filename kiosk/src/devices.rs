@@ -3,7 +3,10 @@
 //!
 //! The factory returns one enum per device ([`AnyCamera`], [`AnySeat`], ...) so the shell stays
 //! generic over the hal traits and a simulated kiosk and a real one run the same code. Errors of
-//! every driver are reduced to [`DeviceError`] (a message and a `hal::ErrorKind`). Deliberately
+//! every driver are reduced to [`DeviceError`] (a message and a `hal::ErrorKind`). [`build`] opens
+//! every device now and fails on the first that is missing (`kioskctl selftest`); [`build_deferred`]
+//! wraps each real device in a [`Deferred`] that is opened now or as soon as it appears (`kiosk
+//! run`, which must come up out of service rather than exit). Deliberately
 //! not here: supervision (the shell's), calibration of the light table (the `[lights]` table of a
 //! later issue; the defaults are used), the simulated frame scripts (the demo's).
 

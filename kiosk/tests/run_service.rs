@@ -240,3 +240,61 @@ fn an_unrunnable_configuration_exits_78_and_is_not_restarted() {
             .unwrap();
     assert!(unit.lines().any(|l| l.trim() == "RestartPreventExitStatus=78"));
 }
+
+/// SIGTERM (systemd stopping the unit) ends the main loop between two ticks: the process says
+/// STOPPING, drops its devices (a GPIO seat releases its relays on drop) and exits 0, instead of
+/// vanishing with whatever outputs it was driving.
+#[test]
+fn sigterm_stops_the_loop_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiosk"))
+        .arg("run")
+        .arg("--config")
+        .arg(demo().join("kiosk.toml"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--sim")
+        .arg("--frames")
+        .arg(demo().join("pass"))
+        .args(["--for", "120"])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env_remove("WATCHDOG_USEC")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let deadline = monotonic() + Duration::from_secs(90);
+    loop {
+        if let Ok(n) = sock.recv(&mut buf)
+            && buf[..n].starts_with(b"READY=1")
+        {
+            break;
+        }
+        assert!(monotonic() < deadline, "no READY (did scripts/setup.sh run?)");
+    }
+    let killed = monotonic();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut stopping = false;
+    while !stopping && monotonic() < killed + Duration::from_secs(10) {
+        if let Ok(n) = sock.recv(&mut buf) {
+            stopping = buf[..n].windows(10).any(|w| w == b"STOPPING=1");
+        }
+    }
+    let status = child.wait().unwrap();
+    let took = monotonic() - killed;
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(stopping, "STOPPING=1 after SIGTERM: {err}");
+    assert!(status.success(), "{status}: {err}");
+    assert!(took < Duration::from_secs(5), "stopped in {took:?}");
+    assert!(err.contains("kiosk stopping"), "{err}");
+}

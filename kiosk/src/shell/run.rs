@@ -1,4 +1,4 @@
-//! `kiosk run`: the headless real-time main loop. The same [`Kiosk`] the demo drives on a virtual
+//! `kiosk run`: the real-time main loop. The same [`Kiosk`] the demo drives on a virtual
 //! timeline, driven here by the monotonic clock: tick, execute, sleep until `next_wakeup`, repeat.
 //!
 //! It also does what a service does: sends systemd `READY=1` once the database is open and the first
@@ -7,7 +7,13 @@
 //! ticks, and logs what happens without a name or ID digit in it (screen texts are not logged: the
 //! Confirm screen shows the student's masked name and ID digits).
 //!
-//! With `--sim --frames DIR` the devices are the simulated twins and the camera shows the fixture
+//! The devices are the ones `[devices]` selects (`devices::build_deferred`): a real device that
+//! cannot be opened at start does not stop the kiosk, which comes up out of service with that
+//! device's reason and recovers when it appears (reopened every second; lights that are down are
+//! probed, since nothing else calls them out of service). Buttons and a serial scanner are polled
+//! every iteration: seat buttons and the service key become the touchscreen's intents
+//! ([`ButtonRouter`]; a stuck one is reported, not obeyed), scanner lines become `Input::Qr`.
+//! With `--sim --frames DIR` every device is its simulated twin and the camera shows the fixture
 //! folder's frames (the scan set while waiting for a ticket, the framing set during a session); with
 //! `--sim-hang-at/--sim-hang-for` the loop freezes once, as a hung device call would, which is how the
 //! watchdog is tested.
@@ -17,8 +23,8 @@
 //! the loop wakes at least every [`FRONTEND_FRAME`] so a 25 fps preview can flow. [`run`] is headless:
 //! nobody touches the screen, so sessions time out back to Attract. The loop ends when `run_for`
 //! elapses or `stop` is raised (SIGTERM, SIGINT, a closed window), so devices are dropped (relays
-//! released) on the way out. What it deliberately does not do yet: open real devices (the drivers
-//! join with the hardware configuration).
+//! released) on the way out. What it deliberately does not do: decide anything (the session does),
+//! or keep a device's own reconnect logic (each driver reopens its device after an unplug).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -108,13 +114,6 @@ pub fn run_with(opts: &RunOptions, frontend: Option<Box<dyn ui::Frontend + Send>
     crate::ops::logs::init(&config.logging.filter, Some(logs.clone()));
     let notifier = Notifier::from_env().context("NOTIFY_SOCKET is set but unusable")?;
     let watchdog = Watchdog::from_env();
-    tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
-        site = %config.site,
-        simulated = opts.sim_frames.is_some(),
-        watchdog_ms = watchdog.interval().map(|d| d.as_millis() as u64),
-        "kiosk starting"
-    );
     // --sim: every device is its simulated twin, the camera showing the fixture folder. Otherwise
     // `[devices]` decides, real drivers or simulated twins (config/sim.toml).
     let devices_config = match &opts.sim_frames {
@@ -140,6 +139,13 @@ pub fn run_with(opts: &RunOptions, frontend: Option<Box<dyn ui::Frontend + Send>
         None => Scenario::default(),
     };
     let simulated = matches!(devices_config.camera, CameraConfig::Sim { .. });
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        site = %config.site,
+        simulated,
+        watchdog_ms = watchdog.interval().map(|d| d.as_millis() as u64),
+        "kiosk starting"
+    );
     let wall_origin = match &scenario.at {
         Some(at) => time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
             .with_context(|| format!("scenario.toml: at = {at:?} is not RFC 3339"))?
