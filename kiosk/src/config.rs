@@ -308,6 +308,14 @@ mod tests {
         let parsed = crate::session::PinHash::parse(c.service.pin_hash.as_deref().unwrap()).unwrap();
         assert!(parsed.matches(b"204863"));
         assert!(!parsed.matches(b"204864"));
+        // The hash docs/technician.md's shell command makes for this salt and PIN.
+        assert_eq!(
+            crate::session::PinHash::make(
+                &hex::decode("0123456789abcdef0123456789abcdef").unwrap(),
+                "204863"
+            ),
+            "sha256:0123456789abcdef0123456789abcdef:67d06f8c59c51472970aa3003bf17fc5a71d8be0c58ab13e4f8023caa4e31ef4"
+        );
         let (_d, p) = write(&format!("{base}[service]\npin_hash = \"204863\"\n"));
         let e = KioskConfig::load(&p).unwrap_err().to_string();
         assert!(e.contains("service.pin_hash"), "a PIN in clear is refused: {e}");

@@ -9,6 +9,11 @@
 //! tested in `tests.rs`: a shot is consumed (`Effect::ConsumeShot`) before the shutter fires and never
 //! given back, and the Done screen exists only after the store answered `Input::Enqueued`.
 //!
+//! Service mode (PRODUCT.md section 7) is a state of the same machine: entered from an idle screen only
+//! (Attract, OutOfService, Ended), by the PIN pad or the service key, so it can never interrupt a
+//! student; its pages are filled by the shell ([`Effect::Service`] answered by
+//! [`Input::ServiceUpdate`]); no session starts and no shot is consumed while it is shown.
+//!
 //! A "session" starts when someone leaves the attract screen (a touch or a scanned code) and ends with
 //! exactly one `Effect::SessionEnded`, emitted when its outcome is decided (notice screens that follow it,
 //! like a rejection, belong to no session any more).

@@ -19,7 +19,7 @@ use hal::{Camera, Error as _, LightMode, Lights, Seat, SeatCommand, SeatStatus};
 use image::RgbImage;
 use ui::{GuidanceLine, SeatMotion, ServiceCheck, ServicePage, ServicePageKind, ServiceTicket};
 
-use super::{Kiosk, ShellEvent, Step};
+use super::{Kiosk, Step};
 use crate::session::{self, Input, ServiceCommand};
 use crate::ticket::TicketId;
 use crate::vision::background::Backdrop;
@@ -512,7 +512,20 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
 
     // ----- self-test and calibration ----------------------------------------------------------------
 
+    /// A new test starts from a still seat: a travel left running by an earlier test or a jog would
+    /// otherwise turn the first command into a stop and the travel into a false failure.
+    fn stop_seat_for_test(&mut self, now: Instant) {
+        self.poll_seat(now);
+        if self.service.seat.is_some_and(|s| s.moving.is_some()) {
+            let t = self.millis(now);
+            let r = self.seat.command(SeatCommand::Stop, t).map_err(|e| e.kind());
+            self.observe(now, DeviceId::Seat, r);
+        }
+        self.service.seat_note = None;
+    }
+
     fn start_self_test(&mut self, now: Instant) {
+        self.stop_seat_for_test(now);
         let mut job = Job {
             kind: JobKind::SelfTest,
             checks: Vec::new(),
@@ -584,6 +597,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
     }
 
     fn start_calibration(&mut self, now: Instant) {
+        self.stop_seat_for_test(now);
         let mut job = Job {
             kind: JobKind::Calibrate,
             checks: Vec::new(),
@@ -741,14 +755,13 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             {
                 job.set("lights", Some(false), "not completed".into());
             }
-            let ok = job.checks.iter().all(|c| c.ok == Some(true));
-            self.events.push(ShellEvent::Warning {
-                message: format!(
-                    "service {:?} finished: {}",
-                    job.kind,
-                    if ok { "all ok" } else { "failures" }
-                ),
-            });
+            let failed: Vec<&str> = job
+                .checks
+                .iter()
+                .filter(|c| c.ok != Some(true))
+                .map(|c| c.name.as_str())
+                .collect();
+            tracing::info!(kind = ?job.kind, failed = ?failed, "service test finished");
         }
         self.service.job = Some(job);
     }
