@@ -1011,8 +1011,9 @@ fn rgb_picture(img: RgbImage) -> ui::RgbImage {
 }
 
 /// A cheap downscale for the screen: the smallest whole factor that brings the longest side to at most
-/// `max_side`, each output pixel the mean of its block (a 1080p frame is exactly halved). A box filter in
-/// one pass over the frame: a few milliseconds, no resampling kernel, good enough for a live preview.
+/// `max_side` (a 1080p frame is exactly halved), each output pixel the mean of its area. Done by
+/// `image`'s thumbnail filter, which is built optimised even in debug builds (this crate is not: a
+/// hand loop here cost tens of milliseconds per frame in a debug `kiosk run`).
 pub fn downscale(img: &RgbImage, max_side: u32) -> ui::RgbImage {
     let (w, h) = img.dimensions();
     let longest = w.max(h).max(1);
@@ -1021,33 +1022,7 @@ pub fn downscale(img: &RgbImage, max_side: u32) -> ui::RgbImage {
         return rgb_picture(img.clone());
     }
     let (ow, oh) = ((w / f).max(1), (h / f).max(1));
-    let src = img.as_raw();
-    let stride = w as usize * 3;
-    let mut out = vec![0u8; ow as usize * oh as usize * 3];
-    let area = f * f;
-    let mut sums = vec![0u32; ow as usize * 3];
-    for oy in 0..oh as usize {
-        sums.iter_mut().for_each(|v| *v = 0);
-        for y in oy * f as usize..(oy + 1) * f as usize {
-            let row = &src[y * stride..y * stride + ow as usize * f as usize * 3];
-            for (ox, block) in row.chunks_exact(f as usize * 3).enumerate() {
-                for px in block.chunks_exact(3) {
-                    sums[ox * 3] += u32::from(px[0]);
-                    sums[ox * 3 + 1] += u32::from(px[1]);
-                    sums[ox * 3 + 2] += u32::from(px[2]);
-                }
-            }
-        }
-        let dst = &mut out[oy * ow as usize * 3..(oy + 1) * ow as usize * 3];
-        for (d, s) in dst.iter_mut().zip(&sums) {
-            *d = ((s + area / 2) / area) as u8;
-        }
-    }
-    ui::RgbImage {
-        width: ow,
-        height: oh,
-        pixels: std::sync::Arc::new(out),
-    }
+    rgb_picture(image::imageops::thumbnail(img, ow, oh))
 }
 
 fn status_str(s: CheckStatus) -> &'static str {
