@@ -121,6 +121,9 @@ impl KioskConfig {
             api.cert = base.join(&api.cert);
             api.key = base.join(&api.key);
         }
+        if let Some(mqtt) = &mut config.ops.mqtt {
+            mqtt.resolve_paths(base);
+        }
         config.validate(&path.display().to_string())?;
         Ok(config)
     }
@@ -174,6 +177,11 @@ impl KioskConfig {
             if api.tokens.is_empty() {
                 return Err(invalid("ops.api.tokens", "at least one token is needed".into()));
             }
+        }
+        if let Some(Err(crate::ops::mqtt::MqttError::Config { key, reason })) =
+            self.ops.mqtt.as_ref().map(|m| m.validate())
+        {
+            return Err(invalid(&format!("ops.mqtt.{key}"), reason));
         }
         if self.logging.capacity < 1000 {
             return Err(invalid("logging.capacity", "keep at least 1000 records".into()));
