@@ -124,6 +124,9 @@ impl KioskConfig {
             api.cert = base.join(&api.cert);
             api.key = base.join(&api.key);
         }
+        if let Some(mqtt) = &mut config.ops.mqtt {
+            mqtt.resolve_paths(base);
+        }
         config.validate(&path.display().to_string())?;
         Ok(config)
     }
@@ -189,6 +192,11 @@ impl KioskConfig {
         }
         if self.service.idle_secs < 30 {
             return Err(invalid("service.idle_secs", "must be at least 30".into()));
+        }
+        if let Some(Err(crate::ops::mqtt::MqttError::Config { key, reason })) =
+            self.ops.mqtt.as_ref().map(|m| m.validate())
+        {
+            return Err(invalid(&format!("ops.mqtt.{key}"), reason));
         }
         if self.logging.capacity < 1000 {
             return Err(invalid("logging.capacity", "keep at least 1000 records".into()));

@@ -5,6 +5,7 @@
 //! - [`redact`]: the [`redact::Pii`] wrapper that keeps names and ids out of every log line.
 //! - [`auth`]: operator tokens (stored hashed, compared in constant time, scopes, failure limits).
 //! - [`api`]: the operator HTTPS API (`/healthz`, `/v1/...`, `/metrics`).
+//! - [`mqtt`]: the optional MQTT heartbeat (retained status, last will "offline").
 //!
 //! The main loop (`shell::run`) owns the kiosk; the API runs on its own thread and sees the kiosk only
 //! through [`Shared`]: a status snapshot the loop refreshes every iteration, and a command channel the
@@ -17,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod client;
 pub mod logs;
+pub mod mqtt;
 pub mod notify;
 pub mod redact;
 
@@ -124,6 +126,9 @@ pub struct OpsConfig {
     /// The operator API; absent means no API.
     #[serde(default)]
     pub api: Option<auth::ApiConfig>,
+    /// The MQTT heartbeat; absent means none.
+    #[serde(default)]
+    pub mqtt: Option<mqtt::MqttConfig>,
 }
 
 /// The `[logging]` section.

@@ -216,6 +216,18 @@ pub fn run_with(opts: &RunOptions, frontend: Option<Box<dyn ui::Frontend + Send>
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing signal handler")?;
     }
+    // The fleet heartbeat, when configured: "online" every interval, "offline" when dropped at return
+    // (or the broker's last will if the process dies).
+    let _mqtt = match &config.ops.mqtt {
+        Some(mqtt_config) => {
+            let store = Arc::new(Store::open(data_dir.join("kiosk.db")).context("MQTT database connection")?);
+            Some(
+                crate::ops::mqtt::start(mqtt_config, shared.clone(), Some(store))
+                    .context("starting the MQTT heartbeat")?,
+            )
+        }
+        None => None,
+    };
     let mut main = MainLoop {
         kiosk,
         world: SimWorld { framing },
