@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use hal::drivers::gpio::{
     ButtonInput, GpioButtons, GpioError, GpioSeat, GpioSeatConfig, InputPin, OutputPin, PwmLights, PwmOut,
@@ -16,7 +17,7 @@ use proptest::prelude::*;
 
 /// The wiring as the fakes see it. Relays are active-low and limits read high when tripped
 /// (the default config).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Board {
     up_level: Option<bool>,
     down_level: Option<bool>,
@@ -41,14 +42,25 @@ impl Board {
     }
 }
 
-type Shared = Rc<RefCell<Board>>;
+type Shared = Arc<Mutex<Board>>;
+
+/// A copy of the board, so that no lock is held across an assertion.
+trait Peek {
+    fn peek(&self) -> Board;
+}
+
+impl Peek for Shared {
+    fn peek(&self) -> Board {
+        self.lock().unwrap().clone()
+    }
+}
 
 #[derive(Debug)]
 struct Relay(Shared, bool);
 
 impl OutputPin for Relay {
     fn set(&mut self, high: bool) -> Result<(), GpioError> {
-        let mut b = self.0.borrow_mut();
+        let mut b = self.0.lock().unwrap();
         b.writes += 1;
         // Scripted: the up relay's driver fails to release (high = released, active-low).
         if b.fail_writes && high && self.1 {
@@ -74,7 +86,7 @@ struct Limit(Shared, bool);
 
 impl InputPin for Limit {
     fn is_high(&mut self) -> Result<bool, GpioError> {
-        let mut b = self.0.borrow_mut();
+        let mut b = self.0.lock().unwrap();
         if std::mem::take(&mut b.fail_next_read) {
             return Err(GpioError::Pin {
                 pin: 5,
@@ -104,22 +116,22 @@ fn relays_start_released_and_a_run_stops_at_its_limit() {
     let b = Shared::default();
     let mut s = seat(&b, 10_000);
     assert_eq!(
-        (b.borrow().up_level, b.borrow().down_level),
+        (b.peek().up_level, b.peek().down_level),
         (Some(true), Some(true)),
         "released = high"
     );
     s.command(SeatCommand::Up, Millis(0)).expect("up");
-    assert!(b.borrow().up_on() && !b.borrow().down_on());
+    assert!(b.peek().up_on() && !b.peek().down_on());
     assert_eq!(s.poll(Millis(500)).expect("poll").moving, Some(Direction::Up));
-    b.borrow_mut().top_tripped = true;
+    b.lock().unwrap().top_tripped = true;
     let st = s.poll(Millis(600)).expect("poll");
     assert_eq!((st.moving, st.at_top, st.fault), (None, true, None));
-    assert!(!b.borrow().up_on());
+    assert!(!b.peek().up_on());
     assert_eq!(
         s.command(SeatCommand::Up, Millis(700)).map_err(|e| e.kind()),
         Err(ErrorKind::LimitReached)
     );
-    assert!(!b.borrow().up_on());
+    assert!(!b.peek().up_on());
     assert_eq!(
         s.go_to(10, Millis(700)).map_err(|e| e.kind()),
         Err(ErrorKind::InvalidInput)
@@ -136,7 +148,7 @@ fn the_maximum_run_time_releases_the_relay_and_latches_a_fault() {
     assert_eq!(s.poll(Millis(8999)).expect("poll").moving, Some(Direction::Down));
     let st = s.poll(Millis(9000)).expect("poll");
     assert_eq!((st.moving, st.fault), (None, Some(SeatFault::RunTimeExceeded)));
-    assert!(!b.borrow().down_on());
+    assert!(!b.peek().down_on());
     // Refused until acknowledged with Stop.
     assert_eq!(
         s.command(SeatCommand::Down, Millis(9100)).map_err(|e| e.kind()),
@@ -144,7 +156,7 @@ fn the_maximum_run_time_releases_the_relay_and_latches_a_fault() {
     );
     s.command(SeatCommand::Stop, Millis(9200)).expect("ack");
     s.command(SeatCommand::Down, Millis(9300)).expect("down again");
-    assert!(b.borrow().down_on());
+    assert!(b.peek().down_on());
 }
 
 #[test]
@@ -153,13 +165,13 @@ fn contradictory_limits_and_pin_errors_release_everything() {
     let mut s = seat(&b, 10_000);
     s.command(SeatCommand::Up, Millis(0)).expect("up");
     {
-        let mut bb = b.borrow_mut();
+        let mut bb = b.lock().unwrap();
         bb.top_tripped = true;
         bb.bottom_tripped = true;
     }
     let st = s.poll(Millis(10)).expect("poll");
     assert_eq!(st.fault, Some(SeatFault::LimitSwitchConflict));
-    assert!(!b.borrow().up_on() && !b.borrow().down_on());
+    assert!(!b.peek().up_on() && !b.peek().down_on());
     assert_eq!(
         s.command(SeatCommand::Down, Millis(20)).map_err(|e| e.kind()),
         Err(ErrorKind::Fault)
@@ -168,9 +180,9 @@ fn contradictory_limits_and_pin_errors_release_everything() {
     let b = Shared::default();
     let mut s = seat(&b, 10_000);
     s.command(SeatCommand::Down, Millis(0)).expect("down");
-    b.borrow_mut().fail_next_read = true;
+    b.lock().unwrap().fail_next_read = true;
     assert_eq!(s.poll(Millis(10)).map_err(|e| e.kind()), Err(ErrorKind::Fault));
-    assert!(!b.borrow().down_on(), "a failed read releases the relays");
+    assert!(!b.peek().down_on(), "a failed read releases the relays");
     assert_eq!(s.poll(Millis(20)).expect("poll").moving, None);
 }
 
@@ -179,9 +191,9 @@ fn dropping_the_driver_releases_the_relays() {
     let b = Shared::default();
     let mut s = seat(&b, 10_000);
     s.command(SeatCommand::Up, Millis(0)).expect("up");
-    assert!(b.borrow().up_on());
+    assert!(b.peek().up_on());
     drop(s);
-    assert!(!b.borrow().up_on() && !b.borrow().down_on());
+    assert!(!b.peek().up_on() && !b.peek().down_on());
 }
 
 #[test]
@@ -191,11 +203,11 @@ fn a_relay_that_cannot_be_released_is_never_paired_with_the_other() {
     s.command(SeatCommand::Up, Millis(0)).expect("up");
     s.command(SeatCommand::Stop, Millis(10)).expect("stop");
     // Now the up relay's release fails: a Down must not energise the down relay.
-    b.borrow_mut().fail_writes = true;
+    b.lock().unwrap().fail_writes = true;
     let r = s.command(SeatCommand::Down, Millis(20));
     assert_eq!(r.map_err(|e| e.kind()), Err(ErrorKind::Fault));
-    assert!(!b.borrow().down_on());
-    assert_eq!(b.borrow().violations, 0);
+    assert!(!b.peek().down_on());
+    assert_eq!(b.peek().violations, 0);
 }
 
 #[derive(Debug, Clone)]
@@ -244,21 +256,21 @@ proptest! {
                     }
                 }
                 Op::Limits(top, bottom) => {
-                    let mut bb = b.borrow_mut();
+                    let mut bb = b.lock().unwrap();
                     bb.top_tripped = *top;
                     bb.bottom_tripped = *bottom;
                 }
             }
-            let on = b.borrow().up_on() || b.borrow().down_on();
+            let on = b.peek().up_on() || b.peek().down_on();
             run_start = match (on, run_start) {
                 (true, None) => Some(t),
                 (true, s) => s,
                 (false, _) => None,
             };
-            prop_assert_eq!(b.borrow().violations, 0);
+            prop_assert_eq!(b.peek().violations, 0);
         }
         drop(s);
-        prop_assert!(!b.borrow().up_on() && !b.borrow().down_on());
+        prop_assert!(!b.peek().up_on() && !b.peek().down_on());
     }
 }
 
@@ -348,4 +360,90 @@ fn rppal_off_a_raspberry_pi_is_a_disconnect() {
         .map(|_| ())
         .expect_err("not a Pi");
     assert_eq!(e.kind(), ErrorKind::Disconnected, "{e}");
+}
+
+/// How long the tests below give the watchdog beyond the maximum run time: a loaded CI machine
+/// may schedule its thread late, but never by seconds.
+const WATCHDOG_SLACK: std::time::Duration = std::time::Duration::from_millis(1500);
+
+#[test]
+fn the_watchdog_releases_the_relays_when_the_caller_hangs() {
+    let b = Shared::default();
+    let mut s = seat(&b, 300);
+    let (resume, hung) = std::sync::mpsc::channel::<()>();
+    let caller = std::thread::spawn(move || {
+        s.command(SeatCommand::Up, Millis(0)).expect("up");
+        // The caller hangs: no poll, no stop, for as long as the test keeps it here.
+        hung.recv().unwrap();
+        // When it comes back, its next poll tells it what happened.
+        let st = s.poll(Millis(100)).expect("poll");
+        assert_eq!((st.moving, st.fault), (None, Some(SeatFault::RunTimeExceeded)));
+        assert_eq!(
+            s.command(SeatCommand::Up, Millis(110)).map_err(|e| e.kind()),
+            Err(ErrorKind::Fault),
+            "latched until acknowledged with Stop"
+        );
+        s
+    });
+    let started = kiosk_free_clock();
+    while !b.peek().up_on() {
+        assert!(started.elapsed() < WATCHDOG_SLACK, "the run started");
+        std::thread::yield_now();
+    }
+    let energised = started.elapsed();
+    while b.peek().up_on() {
+        assert!(
+            started.elapsed() < energised + std::time::Duration::from_millis(300) + WATCHDOG_SLACK,
+            "the watchdog released the relay while the caller hung"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let ran = started.elapsed() - energised;
+    assert!(
+        ran >= std::time::Duration::from_millis(290),
+        "not before the maximum run time: {ran:?}"
+    );
+    assert!(!b.peek().down_on());
+    assert_eq!(b.peek().violations, 0);
+    resume.send(()).unwrap();
+    let s = caller.join().expect("caller");
+    drop(s);
+    assert!(!b.peek().up_on() && !b.peek().down_on());
+}
+
+#[test]
+fn a_run_stopped_in_time_is_left_alone_by_the_watchdog() {
+    let b = Shared::default();
+    let mut s = seat(&b, 500);
+    for i in 0..8u64 {
+        // Runs of 100 ms, each well inside the limit, back to back (800 ms in all): the watchdog
+        // times each run on its own, not their sum.
+        s.command(SeatCommand::Down, Millis(i * 200)).expect("down");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(b.peek().down_on(), "run {i} still on");
+        s.command(SeatCommand::Stop, Millis(i * 200 + 100)).expect("stop");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(s.poll(Millis(2000)).expect("poll").fault, None);
+}
+
+#[test]
+fn a_panicking_owner_releases_the_relays() {
+    let b = Shared::default();
+    let board = b.clone();
+    let owner = std::thread::spawn(move || {
+        let mut s = seat(&board, 10_000);
+        s.command(SeatCommand::Down, Millis(0)).expect("down");
+        assert!(board.peek().down_on());
+        panic!("the main loop panics with the seat moving");
+    });
+    assert!(owner.join().is_err(), "the owner panicked");
+    assert!(!b.peek().up_on() && !b.peek().down_on());
+}
+
+/// The tests time the watchdog with the standard clock; `kiosk::clock` is not a dependency of
+/// `hal`, and these are tests, not the core.
+#[allow(clippy::disallowed_methods)]
+fn kiosk_free_clock() -> std::time::Instant {
+    std::time::Instant::now()
 }

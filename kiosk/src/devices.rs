@@ -3,7 +3,10 @@
 //!
 //! The factory returns one enum per device ([`AnyCamera`], [`AnySeat`], ...) so the shell stays
 //! generic over the hal traits and a simulated kiosk and a real one run the same code. Errors of
-//! every driver are reduced to [`DeviceError`] (a message and a `hal::ErrorKind`). Deliberately
+//! every driver are reduced to [`DeviceError`] (a message and a `hal::ErrorKind`). [`build`] opens
+//! every device now and fails on the first that is missing (`kioskctl selftest`); [`build_deferred`]
+//! wraps each real device in a [`Deferred`] that is opened now or as soon as it appears (`kiosk
+//! run`, which must come up out of service rather than exit). Deliberately
 //! not here: supervision (the shell's), calibration of the light table (the `[lights]` table of a
 //! later issue; the defaults are used), the simulated frame scripts (the demo's).
 
@@ -610,25 +613,99 @@ pub struct Devices {
 
 /// Builds the devices `config` selects (validate it first). Real devices are opened here, so a
 /// missing device fails at start with its key; the simulated camera loads its frame sets when
-/// `frames` is given.
+/// `frames` is given. `kioskctl selftest` uses this; `kiosk run` uses [`build_deferred`].
 pub fn build(config: &DevicesConfig, table: LightTable) -> Result<Devices, BuildError> {
-    let camera = match &config.camera {
-        CameraConfig::Sim { frames } => {
-            // Full-HD previews like the real camera's, so the QR path sees what it would see.
-            let mut cam = SimCamera::new(SimCameraConfig {
-                preview_width: 1920,
-                preview_height: 1080,
-                ..SimCameraConfig::default()
-            });
-            if let Some(dir) = frames {
-                let sets = cam.load_sets(dir).map_err(build_err("devices.camera.frames"))?;
-                if let Some(first) = sets.first() {
-                    cam.show_preview_set(first, Millis::ZERO)
-                        .map_err(build_err("devices.camera.frames"))?;
-                }
-            }
-            AnyCamera::Sim(Box::new(cam))
+    let controller = Controller::new(config);
+    Ok(Devices {
+        camera: open_camera(&config.camera)?,
+        seat: open_seat(&config.seat, &controller)?,
+        lights: open_lights(&config.lights, &controller, table)?,
+        buttons: open_buttons(&config.buttons)?,
+        qr: open_qr(&config.qr)?,
+    })
+}
+
+/// The Modbus controller, opened by whichever of the seat and the lights needs it first and then
+/// shared by both (one port, one master).
+#[derive(Clone, Debug)]
+struct Controller {
+    config: Option<ControllerConfig>,
+    master: Arc<Mutex<Option<SharedMaster>>>,
+}
+
+type SharedMaster = Arc<Mutex<ModbusMaster>>;
+
+impl Controller {
+    fn new(config: &DevicesConfig) -> Controller {
+        let used = matches!(config.seat, SeatConfig::Modbus { .. }) || config.lights == LightsConfig::Modbus;
+        Controller {
+            config: config.controller.clone().filter(|_| used),
+            master: Arc::default(),
         }
+    }
+
+    fn master(&self) -> Result<SharedMaster, BuildError> {
+        let Some(c) = &self.config else {
+            return Err(BuildError {
+                key: "devices.controller",
+                source: DeviceError {
+                    kind: ErrorKind::InvalidInput,
+                    message: "missing".into(),
+                },
+            });
+        };
+        let mut slot = self.master.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = slot.as_ref() {
+            return Ok(m.clone());
+        }
+        let m = ModbusMaster::open(
+            &c.path,
+            c.baud,
+            ModbusConfig {
+                slave: c.slave_id,
+                timeout: Duration::from_millis(c.timeout_ms),
+                retries: c.retries,
+            },
+        )
+        .map_err(build_err("devices.controller.path"))?;
+        let m = Arc::new(Mutex::new(m));
+        *slot = Some(m.clone());
+        Ok(m)
+    }
+}
+
+/// The simulated camera with the frame sets of `frames`, laid out as the demo fixtures are
+/// (`scan/`, `shots/`, `framing/`): 1080p previews like the real camera's (so the QR path sees
+/// what it would see), stills from `shots` when there is such a set, and `scan` shown first.
+fn sim_camera(frames: Option<&std::path::Path>) -> Result<SimCamera, BuildError> {
+    let mut cam = SimCamera::new(SimCameraConfig {
+        preview_width: 1920,
+        preview_height: 1080,
+        fit: hal::sim::PreviewFit::Crop,
+        frame_interval_ms: 40,
+    });
+    if let Some(dir) = frames {
+        let key = "devices.camera.frames";
+        let sets = cam.load_sets(dir).map_err(build_err(key))?;
+        if cam.set_len("shots").is_some() {
+            cam.use_stills("shots", 0).map_err(build_err(key))?;
+        }
+        let first = if cam.set_len("scan").is_some() {
+            Some("scan")
+        } else {
+            sets.first().map(String::as_str)
+        };
+        if let Some(first) = first {
+            cam.show_preview_set(first, Millis::ZERO)
+                .map_err(build_err(key))?;
+        }
+    }
+    Ok(cam)
+}
+
+fn open_camera(config: &CameraConfig) -> Result<AnyCamera, BuildError> {
+    Ok(match config {
+        CameraConfig::Sim { frames } => AnyCamera::Sim(Box::new(sim_camera(frames.as_deref())?)),
         CameraConfig::V4l2 {
             index,
             width,
@@ -645,33 +722,11 @@ pub fn build(config: &DevicesConfig, table: LightTable) -> Result<Devices, Build
             })
             .map_err(build_err("devices.camera"))?,
         )),
-    };
-    let master = match &config.controller {
-        Some(c)
-            if matches!(config.seat, SeatConfig::Modbus { .. }) || config.lights == LightsConfig::Modbus =>
-        {
-            let m = ModbusMaster::open(
-                &c.path,
-                c.baud,
-                ModbusConfig {
-                    slave: c.slave_id,
-                    timeout: Duration::from_millis(c.timeout_ms),
-                    retries: c.retries,
-                },
-            )
-            .map_err(build_err("devices.controller.path"))?;
-            Some(Arc::new(Mutex::new(m)))
-        }
-        _ => None,
-    };
-    let no_controller = || BuildError {
-        key: "devices.controller",
-        source: DeviceError {
-            kind: ErrorKind::InvalidInput,
-            message: "missing".into(),
-        },
-    };
-    let seat = match &config.seat {
+    })
+}
+
+fn open_seat(config: &SeatConfig, controller: &Controller) -> Result<AnySeat, BuildError> {
+    Ok(match config {
         SeatConfig::Sim { max_run_ms } => AnySeat::Sim(SimSeat::new(SimSeatConfig {
             max_run_ms: *max_run_ms,
             ..SimSeatConfig::default()
@@ -685,7 +740,6 @@ pub fn build(config: &DevicesConfig, table: LightTable) -> Result<Devices, Build
             limit_tripped_high,
             max_run_ms,
         } => {
-            let key = "devices.seat";
             // Relays open released: the released level is high for active-low boards.
             let up =
                 gpio::rpi::output(*up_pin, *relay_active_low).map_err(build_err("devices.seat.up_pin"))?;
@@ -701,7 +755,7 @@ pub fn build(config: &DevicesConfig, table: LightTable) -> Result<Devices, Build
                 max_run_ms: *max_run_ms,
             };
             AnySeat::Gpio(Box::new(
-                GpioSeat::new(up, down, top, bottom, cfg).map_err(build_err(key))?,
+                GpioSeat::new(up, down, top, bottom, cfg).map_err(build_err("devices.seat"))?,
             ))
         }
         SeatConfig::Modbus {
@@ -709,9 +763,8 @@ pub fn build(config: &DevicesConfig, table: LightTable) -> Result<Devices, Build
             watchdog_ms,
             travel_mm,
         } => {
-            let m = master.clone().ok_or_else(no_controller)?;
             let mut seat = ModbusSeat::new(
-                m,
+                controller.master()?,
                 ControllerSetup {
                     max_run_ms: *max_run_ms,
                     watchdog_ms: *watchdog_ms,
@@ -721,12 +774,17 @@ pub fn build(config: &DevicesConfig, table: LightTable) -> Result<Devices, Build
             seat.probe().map_err(build_err("devices.controller"))?;
             AnySeat::Modbus(seat)
         }
-    };
-    let lights = match &config.lights {
+    })
+}
+
+fn open_lights(
+    config: &LightsConfig,
+    controller: &Controller,
+    table: LightTable,
+) -> Result<AnyLights, BuildError> {
+    Ok(match config {
         LightsConfig::Sim => AnyLights::Sim(SimLights::new(table)),
-        LightsConfig::Modbus => {
-            AnyLights::Modbus(ModbusLights::new(master.ok_or_else(no_controller)?, table))
-        }
+        LightsConfig::Modbus => AnyLights::Modbus(ModbusLights::new(controller.master()?, table)),
         LightsConfig::Pwm {
             key_left,
             key_right,
@@ -749,8 +807,11 @@ pub fn build(config: &DevicesConfig, table: LightTable) -> Result<Devices, Build
             let b = open("devices.lights.background", background)?;
             AnyLights::Pwm(PwmLights::new(l, r, b, table).map_err(build_err("devices.lights"))?)
         }
-    };
-    let buttons = match &config.buttons {
+    })
+}
+
+fn open_buttons(config: &ButtonsConfig) -> Result<AnyButtons, BuildError> {
+    Ok(match config {
         ButtonsConfig::Sim => AnyButtons::Sim(SimButtons::new()),
         ButtonsConfig::Gpio {
             seat_up_pin,
@@ -782,15 +843,245 @@ pub fn build(config: &DevicesConfig, table: LightTable) -> Result<Devices, Build
                 *debounce_ms,
             ))
         }
-    };
-    let qr = match &config.qr {
+    })
+}
+
+fn open_qr(config: &QrConfig) -> Result<AnyQr, BuildError> {
+    Ok(match config {
         QrConfig::Camera => AnyQr::Camera,
         QrConfig::Sim => AnyQr::Sim(SimQrScanner::new()),
         QrConfig::Serial { path, baud, max_line } => {
             AnyQr::Serial(SerialScanner::open(path, *baud, *max_line).map_err(build_err("devices.qr.path"))?)
         }
+    })
+}
+
+/// How often a device that could not be opened is tried again.
+pub const REOPEN_EVERY_MS: u64 = 1000;
+
+type Opener<T> = Box<dyn FnMut() -> Result<T, BuildError> + Send>;
+
+/// A device opened when it can be: at start if it is there, later if not. Until it is open every
+/// call fails with the reason it could not be opened (as `Disconnected`, so the supervisor puts
+/// the kiosk out of service at once and says which device), and a call at most every
+/// [`REOPEN_EVERY_MS`] tries to open it again; once open, calls go straight to the device, whose
+/// driver handles its own unplugs from then on.
+pub struct Deferred<T> {
+    device: Option<T>,
+    open: Opener<T>,
+    last_try: Option<Millis>,
+    error: Option<DeviceError>,
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Deferred<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deferred")
+            .field("device", &self.device)
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl<T> Deferred<T> {
+    /// A device that is already open.
+    pub fn open(device: T) -> Deferred<T> {
+        Deferred {
+            device: Some(device),
+            open: Box::new(|| unreachable_open()),
+            last_try: None,
+            error: None,
+        }
+    }
+
+    /// Tries `open` now; if it fails, keeps trying on later calls.
+    pub fn opening(mut open: impl FnMut() -> Result<T, BuildError> + Send + 'static) -> Deferred<T> {
+        let (device, error) = match open() {
+            Ok(d) => (Some(d), None),
+            Err(e) => (None, Some(not_open(e))),
+        };
+        Deferred {
+            device,
+            open: Box::new(open),
+            last_try: Some(Millis::ZERO),
+            error,
+        }
+    }
+
+    /// The device, when it is open.
+    pub fn device(&self) -> Option<&T> {
+        self.device.as_ref()
+    }
+
+    /// The device, when it is open.
+    pub fn device_mut(&mut self) -> Option<&mut T> {
+        self.device.as_mut()
+    }
+
+    /// Why the device is not open (the last attempt's error), or `None` when it is.
+    pub fn open_error(&self) -> Option<&DeviceError> {
+        self.device.is_none().then_some(self.error.as_ref()).flatten()
+    }
+
+    /// The open device, opening it first if it is time to try again.
+    fn get(&mut self, now: Millis) -> Result<&mut T, DeviceError> {
+        if self.device.is_none() && self.last_try.is_none_or(|t| now.since(t) >= REOPEN_EVERY_MS) {
+            self.last_try = Some(now);
+            match (self.open)() {
+                Ok(d) => {
+                    tracing::info!("device opened after start");
+                    self.device = Some(d);
+                    self.error = None;
+                }
+                Err(e) => self.error = Some(not_open(e)),
+            }
+        }
+        match &mut self.device {
+            Some(d) => Ok(d),
+            None => Err(self.error.clone().unwrap_or(DeviceError {
+                kind: ErrorKind::Disconnected,
+                message: "not open".into(),
+            })),
+        }
+    }
+}
+
+fn unreachable_open<T>() -> Result<T, BuildError> {
+    // Never called: a device built open has no opener; should it be asked, it says so.
+    Err(BuildError {
+        key: "devices",
+        source: DeviceError {
+            kind: ErrorKind::Disconnected,
+            message: "device was handed in open and cannot be reopened".into(),
+        },
+    })
+}
+
+/// An open failure as the supervisor must see it: a device that is not there is down, never a
+/// transient hiccup or a caller error (either would leave the kiosk waiting for a device it lacks).
+fn not_open(e: BuildError) -> DeviceError {
+    let kind = match e.source.kind {
+        ErrorKind::Fault => ErrorKind::Fault,
+        _ => ErrorKind::Disconnected,
     };
-    Ok(Devices {
+    DeviceError {
+        kind,
+        message: format!("cannot open {}: {}", e.key, e.source.message),
+    }
+}
+
+impl<T: Camera<Error = DeviceError>> Camera for Deferred<T> {
+    type Error = DeviceError;
+    fn preview_frame(&mut self, now: Millis) -> Result<Frame, DeviceError> {
+        self.get(now)?.preview_frame(now)
+    }
+    fn capture_still(&mut self, now: Millis) -> Result<Frame, DeviceError> {
+        self.get(now)?.capture_still(now)
+    }
+    fn lock_exposure(&mut self, locked: bool) -> Result<(), DeviceError> {
+        match &mut self.device {
+            Some(d) => d.lock_exposure(locked),
+            None => Ok(()),
+        }
+    }
+    fn reconnect(&mut self, now: Millis) -> Result<(), DeviceError> {
+        let was_open = self.device.is_some();
+        let d = self.get(now)?;
+        if was_open { d.reconnect(now) } else { Ok(()) }
+    }
+    fn is_connected(&self) -> bool {
+        self.device.as_ref().is_some_and(|d| d.is_connected())
+    }
+}
+
+impl<T: Seat<Error = DeviceError>> Seat for Deferred<T> {
+    type Error = DeviceError;
+    fn command(&mut self, cmd: SeatCommand, now: Millis) -> Result<(), DeviceError> {
+        self.get(now)?.command(cmd, now)
+    }
+    fn poll(&mut self, now: Millis) -> Result<SeatStatus, DeviceError> {
+        self.get(now)?.poll(now)
+    }
+    fn go_to(&mut self, mm: u16, now: Millis) -> Result<(), DeviceError> {
+        self.get(now)?.go_to(mm, now)
+    }
+}
+
+impl<T: Lights<Error = DeviceError>> Lights for Deferred<T> {
+    type Error = DeviceError;
+    fn set_mode(&mut self, mode: LightMode, now: Millis) -> Result<(), DeviceError> {
+        self.get(now)?.set_mode(mode, now)
+    }
+    fn levels(&self) -> ChannelLevels {
+        self.device.as_ref().map_or(ChannelLevels::OFF, |d| d.levels())
+    }
+}
+
+impl<T: Buttons<Error = DeviceError>> Buttons for Deferred<T> {
+    type Error = DeviceError;
+    fn poll(&mut self, now: Millis) -> Result<Vec<ButtonEvent>, DeviceError> {
+        self.get(now)?.poll(now)
+    }
+}
+
+impl<T: QrSource<Error = DeviceError>> QrSource for Deferred<T> {
+    type Error = DeviceError;
+    fn poll(&mut self, now: Millis) -> Result<Option<Vec<u8>>, DeviceError> {
+        self.get(now)?.poll(now)
+    }
+}
+
+/// Every device of the kiosk, each opened now or as soon as it appears.
+#[derive(Debug)]
+pub struct DeferredDevices {
+    pub camera: Deferred<AnyCamera>,
+    pub seat: Deferred<AnySeat>,
+    pub lights: Deferred<AnyLights>,
+    pub buttons: Deferred<AnyButtons>,
+    pub qr: Deferred<AnyQr>,
+}
+
+/// Builds the devices `config` selects for `kiosk run`: a real device that cannot be opened does
+/// not stop the kiosk (it comes up out of service saying which, and recovers when the device
+/// appears), while a simulated one that cannot be built (a frames folder that does not exist) is
+/// a configuration error, returned with its key.
+pub fn build_deferred(config: &DevicesConfig, table: LightTable) -> Result<DeferredDevices, BuildError> {
+    let controller = Controller::new(config);
+    let camera = match &config.camera {
+        CameraConfig::Sim { .. } => Deferred::open(open_camera(&config.camera)?),
+        real => {
+            let real = real.clone();
+            Deferred::opening(move || open_camera(&real))
+        }
+    };
+    let seat = match &config.seat {
+        SeatConfig::Sim { .. } => Deferred::open(open_seat(&config.seat, &controller)?),
+        real => {
+            let (real, controller) = (real.clone(), controller.clone());
+            Deferred::opening(move || open_seat(&real, &controller))
+        }
+    };
+    let lights = match &config.lights {
+        LightsConfig::Sim => Deferred::open(open_lights(&config.lights, &controller, table)?),
+        real => {
+            let real = real.clone();
+            Deferred::opening(move || open_lights(&real, &controller, table))
+        }
+    };
+    let buttons = match &config.buttons {
+        ButtonsConfig::Sim => Deferred::open(open_buttons(&config.buttons)?),
+        real => {
+            let real = real.clone();
+            Deferred::opening(move || open_buttons(&real))
+        }
+    };
+    let qr = match &config.qr {
+        QrConfig::Camera | QrConfig::Sim => Deferred::open(open_qr(&config.qr)?),
+        real => {
+            let real = real.clone();
+            Deferred::opening(move || open_qr(&real))
+        }
+    };
+    Ok(DeferredDevices {
         camera,
         seat,
         lights,

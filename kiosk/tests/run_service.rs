@@ -193,20 +193,42 @@ fn ready_then_watchdog_from_the_main_loop_and_none_while_it_hangs() {
 #[test]
 fn an_unrunnable_configuration_exits_78_and_is_not_restarted() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |extra: &[&str]| {
+    let run_with = |config: &std::path::Path, extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_kiosk"))
             .arg("run")
             .arg("--config")
-            .arg(demo().join("kiosk.toml"))
+            .arg(config)
             .args(extra)
             .env_remove("NOTIFY_SOCKET")
             .output()
             .unwrap()
     };
+    let run = |extra: &[&str]| run_with(&demo().join("kiosk.toml"), extra);
     // No data directory in the demo configuration.
     assert_eq!(run(&[]).status.code(), Some(78));
-    // Real devices are not wired yet: only --sim can run.
-    let out = run(&["--data-dir", dir.path().to_str().unwrap()]);
+    // A `[devices]` value that cannot work names its key.
+    let base = std::fs::read_to_string(demo().join("kiosk.toml")).unwrap();
+    let bad = dir.path().join("bad-pin.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "{base}\n[devices.seat]\ndriver = \"gpio\"\nup_pin = 1\ndown_pin = 24\n\
+             top_limit_pin = 5\nbottom_limit_pin = 6\n"
+        ),
+    )
+    .unwrap();
+    let out = run_with(&bad, &["--data-dir", dir.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("devices.seat.up_pin"), "{stderr}");
+    // So does a simulated camera whose frames folder does not exist.
+    let out = run(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--sim",
+        "--frames",
+        dir.path().join("nowhere").to_str().unwrap(),
+    ]);
     assert_eq!(
         out.status.code(),
         Some(78),
@@ -217,4 +239,62 @@ fn an_unrunnable_configuration_exits_78_and_is_not_restarted() {
         std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../systemd/kiosk.service"))
             .unwrap();
     assert!(unit.lines().any(|l| l.trim() == "RestartPreventExitStatus=78"));
+}
+
+/// SIGTERM (systemd stopping the unit) ends the main loop between two ticks: the process says
+/// STOPPING, drops its devices (a GPIO seat releases its relays on drop) and exits 0, instead of
+/// vanishing with whatever outputs it was driving.
+#[test]
+fn sigterm_stops_the_loop_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiosk"))
+        .arg("run")
+        .arg("--config")
+        .arg(demo().join("kiosk.toml"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--sim")
+        .arg("--frames")
+        .arg(demo().join("pass"))
+        .args(["--for", "120"])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env_remove("WATCHDOG_USEC")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let deadline = monotonic() + Duration::from_secs(90);
+    loop {
+        if let Ok(n) = sock.recv(&mut buf)
+            && buf[..n].starts_with(b"READY=1")
+        {
+            break;
+        }
+        assert!(monotonic() < deadline, "no READY (did scripts/setup.sh run?)");
+    }
+    let killed = monotonic();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut stopping = false;
+    while !stopping && monotonic() < killed + Duration::from_secs(10) {
+        if let Ok(n) = sock.recv(&mut buf) {
+            stopping = buf[..n].windows(10).any(|w| w == b"STOPPING=1");
+        }
+    }
+    let status = child.wait().unwrap();
+    let took = monotonic() - killed;
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(stopping, "STOPPING=1 after SIGTERM: {err}");
+    assert!(status.success(), "{status}: {err}");
+    assert!(took < Duration::from_secs(5), "stopped in {took:?}");
+    assert!(err.contains("kiosk stopping"), "{err}");
 }

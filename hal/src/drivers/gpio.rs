@@ -5,11 +5,16 @@
 //! The seat's safety lives here and is tested through the seam: the up and down relays are never
 //! driven together (the other relay is released, and confirmed released, before one is driven),
 //! a run stops at its limit switch, at the maximum run time, on any pin error, on contradictory
-//! limit switches, and both relays are released when the driver is dropped (rppal also resets
-//! its pins on drop, which covers a panic unwinding). Deliberately no watchdog thread: the kiosk
-//! polls the seat at least every 250 ms and the maximum run time is checked on every poll; a
-//! hung process is covered by the limit switches wired in series with the motor (see
-//! `docs/technician.md`).
+//! limit switches, and both relays are released when the driver is dropped (on a clean exit, a
+//! SIGTERM the kiosk turns into one, and a panic unwinding through the owner). The maximum run
+//! time is checked on every poll, and again by a watchdog thread of the driver's own that needs
+//! no poll: if a run outlives it because the caller hangs (a stuck device call, a deadlock), the
+//! watchdog releases both relays and the next poll reports the fault. The limit switches wired in
+//! series with the motor cover a process that is killed outright (see `docs/technician.md`).
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::{
     ButtonEvent, Buttons, ChannelLevels, Debouncer, Direction, ErrorKind, LightMode, LightTable, Lights,
@@ -111,11 +116,118 @@ impl crate::Error for GpioSeatError {
     }
 }
 
-/// A seat lift on two relays and two limit switches.
+/// The relay outputs, shared by the seat and its watchdog thread.
 #[derive(Debug)]
-pub struct GpioSeat<O: OutputPin, I: InputPin> {
+struct Relays<O> {
     up: O,
     down: O,
+    active_low: bool,
+    /// A relay is energised (as far as the driver knows).
+    running: bool,
+    /// Counts runs, so the watchdog can tell a new run from the one it is timing.
+    generation: u64,
+    /// The watchdog released the relays; the seat latches the fault at its next call.
+    tripped: bool,
+    /// The seat is being dropped: the watchdog ends.
+    shutdown: bool,
+}
+
+impl<O: OutputPin> Relays<O> {
+    fn level(&self, energised: bool) -> bool {
+        energised != self.active_low
+    }
+
+    /// Releases both relays. Tries both even if the first fails, then reports the first error.
+    fn release_all(&mut self) -> Result<(), GpioError> {
+        self.running = false;
+        let off = self.level(false);
+        let a = self.up.set(off);
+        let b = self.down.set(off);
+        a.and(b)
+    }
+
+    /// Drives one relay, releasing the other first: never both.
+    fn drive(&mut self, dir: Direction) -> Result<(), GpioError> {
+        let (off, on) = (self.level(false), self.level(true));
+        match dir {
+            Direction::Up => {
+                self.down.set(off)?;
+                self.start_run();
+                self.up.set(on)?;
+            }
+            Direction::Down => {
+                self.up.set(off)?;
+                self.start_run();
+                self.down.set(on)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marked before the relay is energised, so the watchdog never misses a run.
+    fn start_run(&mut self) {
+        self.running = true;
+        self.generation += 1;
+    }
+}
+
+#[derive(Debug)]
+struct Shared<O> {
+    relays: Mutex<Relays<O>>,
+    /// Signalled on every change of `running`, `generation` or `shutdown`.
+    changed: Condvar,
+}
+
+impl<O> Shared<O> {
+    /// The relays, even after a panic while they were held: releasing them matters more then.
+    fn lock(&self) -> MutexGuard<'_, Relays<O>> {
+        self.relays.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The watchdog: times each run on its own (real) clock and releases both relays when one
+/// outlives `max_run`, whatever the seat's caller is doing. It reads no clock: it sleeps on the
+/// condition variable with the run's time limit.
+fn watchdog<O: OutputPin>(shared: Arc<Shared<O>>, max_run: Duration) {
+    let mut relays = shared.lock();
+    loop {
+        relays = shared
+            .changed
+            .wait_while(relays, |r| !r.shutdown && !r.running)
+            .unwrap_or_else(|p| p.into_inner());
+        if relays.shutdown {
+            return;
+        }
+        let run = relays.generation;
+        let (guard, wait) = shared
+            .changed
+            .wait_timeout_while(relays, max_run, |r| {
+                !r.shutdown && r.running && r.generation == run
+            })
+            .unwrap_or_else(|p| p.into_inner());
+        relays = guard;
+        if relays.shutdown {
+            return;
+        }
+        if wait.timed_out() && relays.running && relays.generation == run {
+            let released = relays.release_all();
+            relays.tripped = true;
+            tracing::error!(
+                max_run_ms = max_run.as_millis() as u64,
+                released = released.is_ok(),
+                "seat watchdog: a run outlived the maximum run time without a poll stopping it; \
+                 relays released"
+            );
+        }
+    }
+}
+
+/// A seat lift on two relays and two limit switches, with a watchdog thread that enforces the
+/// maximum run time even when nobody polls.
+#[derive(Debug)]
+pub struct GpioSeat<O: OutputPin + Send + 'static, I: InputPin> {
+    shared: Arc<Shared<O>>,
+    watchdog: Option<JoinHandle<()>>,
     top: I,
     bottom: I,
     config: GpioSeatConfig,
@@ -123,12 +235,32 @@ pub struct GpioSeat<O: OutputPin, I: InputPin> {
     fault: Option<SeatFault>,
 }
 
-impl<O: OutputPin, I: InputPin> GpioSeat<O, I> {
-    /// A seat on these pins; both relays are released at once.
+impl<O: OutputPin + Send + 'static, I: InputPin> GpioSeat<O, I> {
+    /// A seat on these pins; both relays are released at once and the watchdog started.
     pub fn new(up: O, down: O, top: I, bottom: I, config: GpioSeatConfig) -> Result<Self, GpioSeatError> {
+        let shared = Arc::new(Shared {
+            relays: Mutex::new(Relays {
+                up,
+                down,
+                active_low: config.relay_active_low,
+                running: false,
+                generation: 0,
+                tripped: false,
+                shutdown: false,
+            }),
+            changed: Condvar::new(),
+        });
+        let max_run = Duration::from_millis(config.max_run_ms);
+        let watchdog = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("seat-watchdog".into())
+                .spawn(move || watchdog(shared, max_run))
+                .map_err(|e| GpioError::Unavailable(format!("cannot start the seat watchdog: {e}")))?
+        };
         let mut s = GpioSeat {
-            up,
-            down,
+            shared,
+            watchdog: Some(watchdog),
             top,
             bottom,
             config,
@@ -139,17 +271,21 @@ impl<O: OutputPin, I: InputPin> GpioSeat<O, I> {
         Ok(s)
     }
 
-    fn level(&self, energised: bool) -> bool {
-        energised != self.config.relay_active_low
-    }
-
-    /// Releases both relays. Tries both even if the first fails, then reports the first error.
+    /// Releases both relays.
     fn release_all(&mut self) -> Result<(), GpioError> {
         self.run = None;
-        let off = self.level(false);
-        let a = self.up.set(off);
-        let b = self.down.set(off);
-        a.and(b)
+        let r = self.shared.lock().release_all();
+        self.shared.changed.notify_all();
+        r
+    }
+
+    /// A run the watchdog ended becomes the fault a poll would have latched.
+    fn take_watchdog_trip(&mut self) {
+        let tripped = std::mem::take(&mut self.shared.lock().tripped);
+        if tripped {
+            self.run = None;
+            self.fault = Some(SeatFault::RunTimeExceeded);
+        }
     }
 
     fn limits(&mut self) -> Result<(bool, bool), GpioError> {
@@ -160,17 +296,9 @@ impl<O: OutputPin, I: InputPin> GpioSeat<O, I> {
 
     /// Drives one relay, releasing (and confirming) the other first: never both.
     fn drive(&mut self, dir: Direction, now: Millis) -> Result<(), GpioError> {
-        let (off, on) = (self.level(false), self.level(true));
-        match dir {
-            Direction::Up => {
-                self.down.set(off)?;
-                self.up.set(on)?;
-            }
-            Direction::Down => {
-                self.up.set(off)?;
-                self.down.set(on)?;
-            }
-        }
+        let r = self.shared.lock().drive(dir);
+        self.shared.changed.notify_all();
+        r?;
         self.run = Some((dir, now));
         Ok(())
     }
@@ -184,6 +312,7 @@ impl<O: OutputPin, I: InputPin> GpioSeat<O, I> {
     }
 
     fn command_inner(&mut self, cmd: SeatCommand, now: Millis) -> Result<(), GpioSeatError> {
+        self.take_watchdog_trip();
         let dir = match cmd {
             SeatCommand::Stop => {
                 self.fault = None;
@@ -213,6 +342,7 @@ impl<O: OutputPin, I: InputPin> GpioSeat<O, I> {
     }
 
     fn poll_inner(&mut self, now: Millis) -> Result<SeatStatus, GpioSeatError> {
+        self.take_watchdog_trip();
         let (top, bottom) = self.limits()?;
         if top && bottom {
             if self.run.is_some() || self.fault.is_none() {
@@ -242,7 +372,7 @@ impl<O: OutputPin, I: InputPin> GpioSeat<O, I> {
     }
 }
 
-impl<O: OutputPin, I: InputPin> Seat for GpioSeat<O, I> {
+impl<O: OutputPin + Send + 'static, I: InputPin> Seat for GpioSeat<O, I> {
     type Error = GpioSeatError;
 
     fn command(&mut self, cmd: SeatCommand, now: Millis) -> Result<(), GpioSeatError> {
@@ -260,10 +390,16 @@ impl<O: OutputPin, I: InputPin> Seat for GpioSeat<O, I> {
     }
 }
 
-impl<O: OutputPin, I: InputPin> Drop for GpioSeat<O, I> {
+impl<O: OutputPin + Send + 'static, I: InputPin> Drop for GpioSeat<O, I> {
     fn drop(&mut self) {
-        // On process exit or a panic unwinding through the owner, the motor must not keep running.
+        // On process exit, SIGTERM (the kiosk ends its loop and drops its devices) or a panic
+        // unwinding through the owner, the motor must not keep running.
         let _ = self.release_all();
+        self.shared.lock().shutdown = true;
+        self.shared.changed.notify_all();
+        if let Some(w) = self.watchdog.take() {
+            let _ = w.join();
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 //! `kiosk`: the kiosk's main program.
 //!
 //! `kiosk demo` runs one complete graduate session on simulated hardware (see `kiosk::shell::demo`).
-//! `kiosk run` is the service's main loop (see `kiosk::shell::run`); for now on simulated devices
-//! (`--sim --frames DIR`), as the real drivers and the touchscreen UI join later.
+//! `kiosk run` is the service's main loop (see `kiosk::shell::run`) on the devices of the
+//! configuration's `[devices]`, or on simulated ones with `--sim --frames DIR`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,7 +46,7 @@ enum Command {
         /// Overrides the configuration's data_dir.
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// Simulated devices (no hardware); needs --frames.
+        /// Every device simulated, whatever `[devices]` says (no hardware); needs --frames.
         #[arg(long, requires = "frames")]
         sim: bool,
         /// Fixture folder the simulated camera shows (scan/, shots/, framing/).
@@ -100,6 +100,7 @@ fn main() -> ExitCode {
                 sim_frames: frames.filter(|_| sim),
                 run_for: run_for.map(secs),
                 sim_hang: sim_hang_at.zip(sim_hang_for).map(|(a, f)| (secs(a), secs(f))),
+                stop: None,
             };
             match kiosk::shell::run::run(&opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -286,6 +286,18 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         &self.lights
     }
 
+    /// The lights, for a main loop that asks lights which are down whether they are back.
+    pub fn lights_mut(&mut self) -> &mut L {
+        &mut self.lights
+    }
+
+    /// The outcome of a call the main loop made to a device the kiosk does not drive itself
+    /// (buttons, a serial scanner) or on its behalf (a probe): goes to the supervisor like the
+    /// kiosk's own calls, so a device going down or coming back reaches the session.
+    pub fn report_device(&mut self, now: Instant, device: DeviceId, result: Result<(), hal::ErrorKind>) {
+        self.observe(now, device, result);
+    }
+
     /// Every device's health as `up` or `down:<kind>`, for the operator's status.
     pub fn device_health(&self) -> Vec<(&'static str, String)> {
         [

@@ -1,4 +1,4 @@
-//! `kiosk run`: the headless real-time main loop. The same [`Kiosk`] the demo drives on a virtual
+//! `kiosk run`: the real-time main loop. The same [`Kiosk`] the demo drives on a virtual
 //! timeline, driven here by the monotonic clock: tick, execute, sleep until `next_wakeup`, repeat.
 //!
 //! It also does what a service does: sends systemd `READY=1` once the database is open and the first
@@ -7,31 +7,51 @@
 //! ticks, and logs what happens without a name or ID digit in it (screen texts are not logged: the
 //! Confirm screen shows the student's masked name and ID digits).
 //!
-//! With `--sim --frames DIR` the devices are the simulated twins and the camera shows the fixture
+//! The devices are the ones `[devices]` selects (`devices::build_deferred`): a real device that
+//! cannot be opened at start does not stop the kiosk, which comes up out of service with that
+//! device's reason and recovers when it appears (reopened every second; lights that are down are
+//! probed, since nothing else calls them out of service). Buttons and a serial scanner are polled
+//! every iteration: seat buttons and the service key become the touchscreen's intents
+//! ([`ButtonRouter`]; a stuck one is reported, not obeyed), scanner lines become `Input::Qr`.
+//! With `--sim --frames DIR` every device is its simulated twin and the camera shows the fixture
 //! folder's frames (the scan set while waiting for a ticket, the framing set during a session); with
 //! `--sim-hang-at/--sim-hang-for` the loop freezes once, as a hung device call would, which is how the
-//! watchdog is tested. What it deliberately does not do yet: open real devices (the drivers join with
-//! the hardware configuration) or draw the touchscreen (the Slint UI); nobody touches the simulated
-//! screen, so sessions time out back to Attract.
+//! watchdog is tested.
+//!
+//! A screen is a [`ui::Frontend`] handed to [`run_with`]: its intents are drained into the session
+//! before every tick, the view is presented after a tick that changed it, and while one is attached
+//! the loop wakes at least every [`FRONTEND_FRAME`] so a 25 fps preview can flow. [`run`] is headless:
+//! nobody touches the screen, so sessions time out back to Attract. The loop ends when `run_for`
+//! elapses or `stop` is raised (SIGTERM, SIGINT, a closed window), so devices are dropped (relays
+//! released) on the way out. What it deliberately does not do: decide anything (the session does),
+//! or keep a device's own reconnect logic (each driver reopens its device after an unplug).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use hal::sim::{PreviewFit, SimCamera, SimCameraConfig, SimLights, SimSeat, SimSeatConfig};
-use hal::{Camera, Lights, Seat};
+use anyhow::Context;
+use std::collections::{BTreeMap, BTreeSet};
+
+use hal::supervisor::DeviceId;
+use hal::{Buttons, ErrorKind, Lights, QrSource, Switch};
+use ui::Intent;
 
 use super::demo::Scenario;
 use super::payment::NoGateway;
 use super::{Kiosk, Parts, ShellEvent};
 use crate::config::KioskConfig;
+use crate::devices::{
+    self, AnyButtons, AnyCamera, AnyLights, AnyQr, AnySeat, CameraConfig, Deferred, DeferredDevices,
+    DeviceError, DevicesConfig,
+};
 use crate::ops::logs::LogStore;
 use crate::ops::notify::{Notifier, Watchdog};
 use crate::ops::{Command, SelfTestItem, SelfTestReport, Shared, Status, api};
 use crate::runtime;
-use crate::session::StateKind;
+use crate::session::{Input, StateKind};
 use crate::store::Store;
 use crate::vision::analyze::Analyzer;
 
@@ -47,7 +67,13 @@ pub struct RunOptions {
     pub run_for: Option<Duration>,
     /// Simulated hang: after this long, the loop freezes for the second duration, once.
     pub sim_hang: Option<(Duration, Duration)>,
+    /// Raised by anyone (a signal handler, the window being closed, a test) to end the loop cleanly.
+    /// `run` also raises it on SIGTERM and SIGINT.
+    pub stop: Option<Arc<AtomicBool>>,
 }
+
+/// While a frontend is attached the loop wakes at least this often: 25 frames a second.
+pub const FRONTEND_FRAME: Duration = Duration::from_millis(40);
 
 /// The configuration or the command line cannot work, so restarting will not help: the binary exits
 /// with [`EXIT_CONFIG`] and `kiosk.service` does not restart on it (`RestartPreventExitStatus=`), so a
@@ -59,11 +85,19 @@ pub struct Unrunnable(pub String);
 /// `EX_CONFIG` of sysexits.h.
 pub const EXIT_CONFIG: u8 = 78;
 
+/// The longest the loop sleeps without looking at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(250);
+
 /// Free space below which the self-test fails: photos are spooled until the upload is confirmed.
 const MIN_FREE_BYTES: u64 = 200 * 1024 * 1024;
 
-/// Runs the kiosk until killed (or `run_for` elapses).
+/// Runs the kiosk headless until stopped (or `run_for` elapses).
 pub fn run(opts: &RunOptions) -> anyhow::Result<()> {
+    run_with(opts, None)
+}
+
+/// Runs the kiosk with `frontend` as its screen (or headless with `None`) until stopped.
+pub fn run_with(opts: &RunOptions, frontend: Option<Box<dyn ui::Frontend + Send>>) -> anyhow::Result<()> {
     let config = KioskConfig::load(&opts.config).map_err(|e| Unrunnable(e.to_string()))?;
     let data_dir = opts
         .data_dir
@@ -80,22 +114,38 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<()> {
     crate::ops::logs::init(&config.logging.filter, Some(logs.clone()));
     let notifier = Notifier::from_env().context("NOTIFY_SOCKET is set but unusable")?;
     let watchdog = Watchdog::from_env();
+    // --sim: every device is its simulated twin, the camera showing the fixture folder. Otherwise
+    // `[devices]` decides, real drivers or simulated twins (config/sim.toml).
+    let devices_config = match &opts.sim_frames {
+        Some(frames) => {
+            if !frames.is_dir() {
+                return Err(Unrunnable(format!("--frames {}: not a folder", frames.display())).into());
+            }
+            DevicesConfig {
+                camera: CameraConfig::Sim {
+                    frames: Some(frames.clone()),
+                },
+                ..DevicesConfig::default()
+            }
+        }
+        None => config.devices.clone(),
+    };
+    let frames = match &devices_config.camera {
+        CameraConfig::Sim { frames } => frames.clone(),
+        CameraConfig::V4l2 { .. } => None,
+    };
+    let scenario = match &frames {
+        Some(dir) => load_scenario(dir)?,
+        None => Scenario::default(),
+    };
+    let simulated = matches!(devices_config.camera, CameraConfig::Sim { .. });
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         site = %config.site,
-        simulated = opts.sim_frames.is_some(),
+        simulated,
         watchdog_ms = watchdog.interval().map(|d| d.as_millis() as u64),
         "kiosk starting"
     );
-    let Some(frames) = &opts.sim_frames else {
-        return Err(Unrunnable(
-            "real device drivers are not wired into `kiosk run` yet; run with --sim --frames DIR \
-             (simulated devices)"
-                .into(),
-        )
-        .into());
-    };
-    let (camera, scenario, framing) = sim_camera(frames)?;
     let wall_origin = match &scenario.at {
         Some(at) => time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
             .with_context(|| format!("scenario.toml: at = {at:?} is not RFC 3339"))?
@@ -105,8 +155,31 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<()> {
     let paths = runtime::setup().context("ONNX Runtime or the models are missing")?;
     let analyzer = Analyzer::new(&paths).context("loading the face models")?;
     let parts = Parts::from_config(&config, data_dir.clone(), wall_origin).map_err(anyhow::Error::msg)?;
-    let seat = SimSeat::new(SimSeatConfig::default());
-    let lights = SimLights::new(hal::LightTable::default());
+    // A real device that is not there does not stop the kiosk: it comes up out of service saying
+    // which, and recovers when the device appears. Only a configuration that cannot work exits.
+    let devices = devices::build_deferred(&devices_config, hal::LightTable::default())
+        .map_err(|e| Unrunnable(e.to_string()))?;
+    let DeferredDevices {
+        camera,
+        seat,
+        lights,
+        buttons,
+        qr,
+    } = devices;
+    let framing = match camera.device() {
+        Some(AnyCamera::Sim(cam)) if cam.set_len("framing").is_some() => Some("framing"),
+        Some(AnyCamera::Sim(cam)) if cam.set_len("shots").is_some() => Some("shots"),
+        _ => None,
+    };
+    // Physical buttons are sampled often enough for their debouncer to see a short press; a serial
+    // scanner's line waits at most a tenth of a second. Simulated ones need no sampling.
+    let poll_every = [
+        matches!(buttons.device(), Some(AnyButtons::Gpio(_)) | None).then_some(BUTTON_POLL),
+        matches!(qr.device(), Some(AnyQr::Serial(_)) | None).then_some(SCANNER_POLL),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
     let start = crate::clock::monotonic();
     let gateway: Box<dyn super::payment::PaymentGateway> = match &config.payment_gateway {
         Some(g) => Box::new(super::payment_http::HttpGateway::new(g).map_err(|e| anyhow::anyhow!(e))?),
@@ -119,7 +192,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<()> {
         site: config.site.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
         started_at: crate::clock::unix_now(),
-        simulated: true,
+        simulated,
         ..Status::default()
     });
     let shared = Arc::new(shared);
@@ -137,9 +210,23 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // SIGTERM (systemd stopping the unit) and SIGINT end the loop between two ticks, so the devices
+    // are dropped and release their outputs instead of the process vanishing mid-run.
+    let stop = opts.stop.clone().unwrap_or_default();
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing signal handler")?;
+    }
     let mut main = MainLoop {
         kiosk,
         world: SimWorld { framing },
+        buttons,
+        qr,
+        router: ButtonRouter::default(),
+        poll_every,
+        last_lights_probe: None,
+        frontend,
+        presented: None,
+        stop,
         shared,
         commands,
         notifier,
@@ -156,43 +243,15 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The simulated camera loaded with a fixture folder, its scenario, and the set to show while framing.
-fn sim_camera(frames: &Path) -> anyhow::Result<(SimCamera, Scenario, Option<&'static str>)> {
-    if !frames.is_dir() {
-        bail!("frames folder {} does not exist", frames.display());
+/// The optional `scenario.toml` of a frames folder (the demo's): its `at` pins the simulated wall
+/// clock so the fixture tickets are valid.
+fn load_scenario(frames: &Path) -> anyhow::Result<Scenario> {
+    let path = frames.join("scenario.toml");
+    if !path.exists() {
+        return Ok(Scenario::default());
     }
-    let scenario_path = frames.join("scenario.toml");
-    let scenario: Scenario = if scenario_path.exists() {
-        let text = std::fs::read_to_string(&scenario_path)?;
-        toml::from_str(&text).with_context(|| scenario_path.display().to_string())?
-    } else {
-        Scenario::default()
-    };
-    let mut camera = SimCamera::new(SimCameraConfig {
-        preview_width: 1920,
-        preview_height: 1080,
-        fit: PreviewFit::Crop,
-        frame_interval_ms: 40,
-    });
-    let scan = frames.join("scan");
-    camera
-        .load_set("scan", &scan)
-        .with_context(|| format!("loading {}", scan.display()))?;
-    let mut framing = None;
-    for (dir, set) in [("shots", "shots"), ("framing", "framing")] {
-        let path = frames.join(dir);
-        if path.is_dir() {
-            camera
-                .load_set(set, &path)
-                .with_context(|| format!("loading {}", path.display()))?;
-            framing = Some(set);
-        }
-    }
-    if camera.set_len("shots").is_some() {
-        camera.use_stills("shots", 0)?;
-    }
-    camera.show_preview_set("scan", hal::Millis::ZERO)?;
-    Ok((camera, scenario, framing))
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    toml::from_str(&text).with_context(|| path.display().to_string())
 }
 
 /// What is in front of the simulated camera.
@@ -202,23 +261,118 @@ struct SimWorld {
 }
 
 impl SimWorld {
-    fn update(&self, kiosk: &mut Kiosk<SimCamera, SimSeat, SimLights>, t: hal::Millis) {
+    /// Shows the scan frames while a ticket is awaited and the framing frames after, when the camera
+    /// is the simulated one (a real camera sees what is really there).
+    fn update(&self, kiosk: &mut RunKiosk, t: hal::Millis) {
         let showing = match kiosk.session().state() {
             StateKind::Attract | StateKind::Scan | StateKind::Verify | StateKind::Rejected => Some("scan"),
             _ => self.framing,
         };
+        let Some(AnyCamera::Sim(camera)) = kiosk.camera_mut().device_mut() else {
+            return;
+        };
         if let Some(set) = showing
-            && kiosk.camera_mut().showing() != Some(set)
-            && let Err(e) = kiosk.camera_mut().show_preview_set(set, t)
+            && camera.set_len(set).is_some()
+            && camera.showing() != Some(set)
+            && let Err(e) = camera.show_preview_set(set, t)
         {
             tracing::warn!(error = %e, "simulated camera");
         }
     }
 }
 
-struct MainLoop<C: Camera, S: Seat, L: Lights> {
-    kiosk: Kiosk<C, S, L>,
+/// The kiosk as `kiosk run` drives it: every device opened now or as soon as it appears.
+type RunKiosk = Kiosk<Deferred<AnyCamera>, Deferred<AnySeat>, Deferred<AnyLights>>;
+
+/// A seat button held this long is taken as stuck: the seat is stopped and the buttons reported
+/// down until it is released. Far longer than any real adjustment (the seat's own maximum run is
+/// 10 s by default), short enough that a jammed button is not obeyed for long.
+pub const STUCK_BUTTON_MS: u64 = 20_000;
+
+/// How often real buttons are sampled: a few samples inside the 30 ms debounce window.
+const BUTTON_POLL: Duration = Duration::from_millis(10);
+/// How often a real serial scanner is read.
+const SCANNER_POLL: Duration = Duration::from_millis(100);
+
+/// Turns debounced button events into the touchscreen's intents and watches for stuck buttons.
+///
+/// A seat button moves the seat while held (press: `SeatUp`/`SeatDown`, release: `SeatStop`); the
+/// service key turned on opens service mode without the PIN (the key is the credential). A seat button held past [`STUCK_BUTTON_MS`] is
+/// stuck: the seat is stopped, the button is ignored and the buttons are reported down (a fault,
+/// so the kiosk goes out of service saying "check the buttons' wiring") until it is released.
+#[derive(Debug, Default)]
+pub struct ButtonRouter {
+    /// Seat buttons pressed and since when.
+    held: BTreeMap<Switch, hal::Millis>,
+    /// Buttons held past [`STUCK_BUTTON_MS`]: ignored until released.
+    stuck: BTreeSet<Switch>,
+}
+
+impl ButtonRouter {
+    /// The intents of one poll's events at `now`, and the buttons' health to report.
+    pub fn route(
+        &mut self,
+        now: hal::Millis,
+        polled: Result<Vec<hal::ButtonEvent>, ErrorKind>,
+    ) -> (Vec<Input>, Result<(), ErrorKind>) {
+        let mut intents = Vec::new();
+        let mut health = polled.as_ref().map(|_| ()).map_err(|k| *k);
+        for event in polled.unwrap_or_default() {
+            let intent = match (event.switch, event.pressed) {
+                (Switch::SeatUp | Switch::SeatDown, true) => {
+                    self.held.insert(event.switch, event.at);
+                    Some(Input::Ui(if event.switch == Switch::SeatUp {
+                        Intent::SeatUp
+                    } else {
+                        Intent::SeatDown
+                    }))
+                }
+                (Switch::SeatUp | Switch::SeatDown, false) => {
+                    self.held.remove(&event.switch);
+                    // A stuck button's run was stopped when it was found stuck.
+                    (!self.stuck.remove(&event.switch)).then_some(Input::Ui(Intent::SeatStop))
+                }
+                // The key is the technician's credential: service mode without the PIN.
+                (Switch::ServiceKey, true) => Some(Input::ServiceKey),
+                (Switch::ServiceKey, false) => None,
+            };
+            intents.extend(intent);
+        }
+        let newly_stuck: Vec<Switch> = self
+            .held
+            .iter()
+            .filter(|(s, since)| now.since(**since) >= STUCK_BUTTON_MS && !self.stuck.contains(s))
+            .map(|(s, _)| *s)
+            .collect();
+        for switch in newly_stuck {
+            tracing::warn!(?switch, ms = STUCK_BUTTON_MS, "button stuck: no longer obeyed");
+            self.stuck.insert(switch);
+            intents.push(Input::Ui(Intent::SeatStop));
+        }
+        if health.is_ok() && !self.stuck.is_empty() {
+            health = Err(ErrorKind::Fault);
+        }
+        (intents, health)
+    }
+}
+
+/// How often lights that are down are asked whether they are back (nothing else calls them while
+/// the kiosk is out of service).
+const LIGHTS_PROBE_EVERY: Duration = Duration::from_secs(1);
+
+struct MainLoop {
+    kiosk: RunKiosk,
     world: SimWorld,
+    buttons: Deferred<AnyButtons>,
+    qr: Deferred<AnyQr>,
+    router: ButtonRouter,
+    /// The loop wakes at least this often to sample the buttons and the scanner.
+    poll_every: Option<Duration>,
+    last_lights_probe: Option<Instant>,
+    frontend: Option<Box<dyn ui::Frontend + Send>>,
+    /// The view the frontend was last given.
+    presented: Option<ui::View>,
+    stop: Arc<AtomicBool>,
     shared: Arc<Shared>,
     commands: Receiver<Command>,
     notifier: Notifier,
@@ -231,9 +385,10 @@ struct MainLoop<C: Camera, S: Seat, L: Lights> {
     ready: bool,
 }
 
-impl MainLoop<SimCamera, SimSeat, SimLights> {
+impl MainLoop {
     fn run(&mut self, start: Instant, run_for: Option<Duration>, hang: Option<(Duration, Duration)>) {
         let mut hang = hang;
+        self.report_unopened(start);
         loop {
             let now = crate::clock::monotonic();
             if let Some((at, len)) = hang
@@ -248,10 +403,15 @@ impl MainLoop<SimCamera, SimSeat, SimLights> {
             while let Ok(command) = self.commands.try_recv() {
                 self.command(now, command);
             }
-            self.world
-                .update(&mut self.kiosk, hal::Millis::from_duration(now - start));
+            let t = hal::Millis::from_duration(now - start);
+            self.touches(now);
+            self.buttons(now, t);
+            self.scanner(now, t);
+            self.probe_lights(now, t);
+            self.world.update(&mut self.kiosk, t);
             self.kiosk.tick(now);
             self.report_events();
+            self.present();
             self.iterations += 1;
             self.publish();
             if !self.ready {
@@ -271,7 +431,7 @@ impl MainLoop<SimCamera, SimSeat, SimLights> {
             {
                 tracing::warn!(error = %e, "watchdog notification failed");
             }
-            if run_for.is_some_and(|d| now >= start + d) {
+            if run_for.is_some_and(|d| now >= start + d) || self.stop.load(Ordering::Relaxed) {
                 return;
             }
             let now = crate::clock::monotonic();
@@ -279,6 +439,14 @@ impl MainLoop<SimCamera, SimSeat, SimLights> {
             if let Some(w) = self.watchdog.next_due(now) {
                 wake = wake.min(w);
             }
+            if self.frontend.is_some() {
+                wake = wake.min(now + FRONTEND_FRAME);
+            }
+            if let Some(every) = self.poll_every {
+                wake = wake.min(now + every);
+            }
+            // A raised stop flag is seen within this bound even by a headless loop with nothing to do.
+            wake = wake.min(now + STOP_POLL);
             if let Some(d) = run_for {
                 wake = wake.min(start + d);
             }
@@ -290,6 +458,108 @@ impl MainLoop<SimCamera, SimSeat, SimLights> {
                     std::thread::sleep(wake.saturating_duration_since(now))
                 }
             }
+        }
+    }
+
+    /// Devices that could not be opened at start are reported down before the first tick, so the
+    /// kiosk comes up out of service saying which (the seat, camera and lights are also asked again
+    /// by the kiosk's own calls; the buttons and the scanner by this loop).
+    fn report_unopened(&mut self, now: Instant) {
+        let mut unopened: Vec<(DeviceId, DeviceError)> = Vec::new();
+        if let Some(e) = self.kiosk.camera_mut().open_error() {
+            unopened.push((DeviceId::Camera, e.clone()));
+        }
+        if let Some(e) = self.kiosk.seat_mut().open_error() {
+            unopened.push((DeviceId::Seat, e.clone()));
+        }
+        if let Some(e) = self.kiosk.lights().open_error() {
+            unopened.push((DeviceId::Lights, e.clone()));
+        }
+        if let Some(e) = self.buttons.open_error() {
+            unopened.push((DeviceId::Buttons, e.clone()));
+        }
+        if let Some(e) = self.qr.open_error() {
+            unopened.push((DeviceId::QrScanner, e.clone()));
+        }
+        for (device, e) in unopened {
+            tracing::warn!(device = device.as_str(), error = %e, "device not open at start");
+            self.kiosk.report_device(now, device, Err(e.kind));
+        }
+        self.report_events();
+    }
+
+    /// Physical buttons become the same intents as the touchscreen's (see [`ButtonRouter`]).
+    fn buttons(&mut self, now: Instant, t: hal::Millis) {
+        let polled = self.buttons.poll(t).map_err(|e| e.kind);
+        let (intents, health) = self.router.route(t, polled);
+        for input in intents {
+            tracing::info!(?input, "button");
+            self.kiosk.input(now, input);
+        }
+        self.kiosk.report_device(now, DeviceId::Buttons, health);
+        self.report_events();
+    }
+
+    /// A serial scanner's line is a scanned ticket, as a QR read from the camera would be.
+    fn scanner(&mut self, now: Instant, t: hal::Millis) {
+        let polled = self.qr.poll(t);
+        let health = polled.as_ref().map(|_| ()).map_err(|e| e.kind);
+        self.kiosk.report_device(now, DeviceId::QrScanner, health);
+        if let Ok(Some(payload)) = polled {
+            tracing::info!(bytes = payload.len(), "scanner line");
+            self.kiosk.input(now, Input::Qr(payload));
+        }
+        self.report_events();
+    }
+
+    /// Lights that are down are only called again when the session changes the light mode, which
+    /// it does not while out of service; so they are asked here, with the idle mode out of service
+    /// shows, at most every [`LIGHTS_PROBE_EVERY`].
+    fn probe_lights(&mut self, now: Instant, t: hal::Millis) {
+        let down = self
+            .kiosk
+            .device_health()
+            .iter()
+            .any(|(d, h)| *d == DeviceId::Lights.as_str() && h != "up");
+        if !down
+            || self
+                .last_lights_probe
+                .is_some_and(|l| now < l + LIGHTS_PROBE_EVERY)
+        {
+            return;
+        }
+        self.last_lights_probe = Some(now);
+        let r = self
+            .kiosk
+            .lights_mut()
+            .set_mode(hal::LightMode::Idle, t)
+            .map_err(|e| e.kind);
+        self.kiosk.report_device(now, DeviceId::Lights, r);
+        self.report_events();
+    }
+
+    /// Feeds the touches since the last tick to the session, oldest first.
+    fn touches(&mut self, now: Instant) {
+        let Some(frontend) = self.frontend.as_mut() else {
+            return;
+        };
+        for intent in frontend.intents() {
+            self.kiosk.input(now, Input::Ui(intent));
+        }
+        self.report_events();
+    }
+
+    /// Hands the frontend the view when it changed, or when there are new pictures.
+    fn present(&mut self) {
+        let Some(frontend) = self.frontend.as_mut() else {
+            return;
+        };
+        // The first call switches the shell's pictures on: headless runs never pay for them.
+        let pictures = self.kiosk.take_pictures();
+        let view = self.kiosk.session().view();
+        if self.presented.as_ref() != Some(&view) || !pictures.is_empty() {
+            frontend.present(&view, pictures);
+            self.presented = Some(view);
         }
     }
 
@@ -426,5 +696,109 @@ impl MainLoop<SimCamera, SimSeat, SimLights> {
                 ShellEvent::Warning { .. } => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hal::sim::{SimButtons, StuckButton, Window};
+    use hal::{Error as _, Millis};
+
+    /// Polls `buttons` every 10 ms from `from` to `until` through `router`; returns the intents with
+    /// their times and the last health reported.
+    fn drive<B: Buttons>(
+        router: &mut ButtonRouter,
+        buttons: &mut B,
+        from: u64,
+        until: u64,
+    ) -> (Vec<(u64, Input)>, Result<(), ErrorKind>) {
+        let mut out = Vec::new();
+        let mut health = Ok(());
+        for ms in (from..=until).step_by(10) {
+            let polled = buttons.poll(Millis(ms)).map_err(|e| e.kind());
+            let (intents, h) = router.route(Millis(ms), polled);
+            out.extend(intents.into_iter().map(|i| (ms, i)));
+            health = h;
+        }
+        (out, health)
+    }
+
+    #[test]
+    fn test_buttons_press_moves_release_stops_service_key_asks() {
+        let mut sim = SimButtons::new();
+        sim.press(Switch::SeatUp, Millis(100), 800);
+        sim.press(Switch::SeatDown, Millis(2000), 300);
+        sim.press(Switch::ServiceKey, Millis(3000), 5000);
+        let mut router = ButtonRouter::default();
+        let (intents, health) = drive(&mut router, &mut sim, 0, 9000);
+        assert_eq!(
+            intents,
+            vec![
+                (100, Input::Ui(Intent::SeatUp)),
+                (900, Input::Ui(Intent::SeatStop)),
+                (2000, Input::Ui(Intent::SeatDown)),
+                (2300, Input::Ui(Intent::SeatStop)),
+                (3000, Input::ServiceKey),
+            ]
+        );
+        assert_eq!(health, Ok(()));
+    }
+
+    #[test]
+    fn test_buttons_stuck_button_is_stopped_reported_and_back_when_released() {
+        // The seat-up button sticks at 1 s and comes free at 30 s.
+        let mut stuck = StuckButton::new(
+            SimButtons::new(),
+            Switch::SeatUp,
+            Window::between(Millis(1000), Millis(30_000)),
+        );
+        let mut router = ButtonRouter::default();
+        let (intents, health) = drive(&mut router, &mut stuck, 0, 1000 + STUCK_BUTTON_MS - 10);
+        assert_eq!(
+            intents,
+            vec![(1000, Input::Ui(Intent::SeatUp))],
+            "obeyed while it could be a person"
+        );
+        assert_eq!(health, Ok(()));
+        let (intents, health) = drive(
+            &mut router,
+            &mut stuck,
+            1000 + STUCK_BUTTON_MS,
+            1000 + STUCK_BUTTON_MS,
+        );
+        assert_eq!(
+            intents,
+            vec![(1000 + STUCK_BUTTON_MS, Input::Ui(Intent::SeatStop))],
+            "then stopped"
+        );
+        assert_eq!(health, Err(ErrorKind::Fault), "and reported");
+        // Still held: reported, never obeyed again, no second stop.
+        let (intents, health) = drive(&mut router, &mut stuck, 21_010, 29_990);
+        assert_eq!(intents, vec![]);
+        assert_eq!(health, Err(ErrorKind::Fault));
+        // Released: healthy again, with no stray stop (the run was stopped already); the button
+        // works as before.
+        let (intents, health) = drive(&mut router, &mut stuck, 30_000, 30_100);
+        assert_eq!(intents, vec![]);
+        assert_eq!(health, Ok(()));
+        stuck.inner_mut().press(Switch::SeatUp, Millis(31_000), 500);
+        let (intents, health) = drive(&mut router, &mut stuck, 30_110, 32_000);
+        assert_eq!(
+            intents,
+            vec![
+                (31_000, Input::Ui(Intent::SeatUp)),
+                (31_500, Input::Ui(Intent::SeatStop))
+            ]
+        );
+        assert_eq!(health, Ok(()));
+    }
+
+    #[test]
+    fn test_buttons_poll_error_is_reported_as_is() {
+        let mut router = ButtonRouter::default();
+        let (intents, health) = router.route(Millis(0), Err(ErrorKind::Disconnected));
+        assert!(intents.is_empty());
+        assert_eq!(health, Err(ErrorKind::Disconnected));
     }
 }

@@ -52,6 +52,9 @@ pub fn decode(args: DecodeArgs) -> anyhow::Result<ExitCode> {
                 serde_json::json!({
                     "file": file.display().to_string(),
                     "codes": codes.iter().map(|c| escape(c)).collect::<Vec<_>>(),
+                    // The same payloads read as text the way phones and zbarimg show them
+                    // (Shift_JIS when not UTF-8); `codes` keeps the bytes.
+                    "text": codes.iter().map(|c| hal::qr::payload_text(c)).collect::<Vec<_>>(),
                     "ms": (ms * 10.0).round() / 10.0,
                 })
             }
