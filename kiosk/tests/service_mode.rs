@@ -289,3 +289,58 @@ fn the_service_key_enters_without_a_pin_and_no_session_starts_meanwhile() {
     r.run_for(Duration::from_secs(300), |_| {});
     assert_eq!(r.state(), StateKind::Attract);
 }
+
+#[test]
+fn a_restart_does_not_reset_the_pin_lockout() {
+    let pin = |c: &mut kiosk::config::KioskConfig| {
+        c.service.pin_hash = Some(PinHash::make(b"salt-for-the-test", PIN));
+    };
+    let mut r = Rig::new(pin);
+    let wrong = |r: &mut Rig| {
+        for d in "111111".bytes() {
+            svc(r, ServiceIntent::PinDigit(d - b'0'));
+        }
+    };
+    r.ui(Intent::ServiceRequest);
+    for _ in 0..3 {
+        wrong(&mut r);
+    }
+    // Switched off and on: two tries left, not five.
+    let mut r = r.restart(Duration::from_secs(10), pin);
+    r.ui(Intent::ServiceRequest);
+    wrong(&mut r);
+    assert!(matches!(page(&r), ServicePage::Pin { locked_for: None, .. }));
+    wrong(&mut r);
+    assert!(
+        matches!(
+            page(&r),
+            ServicePage::Pin {
+                locked_for: Some(300),
+                ..
+            }
+        ),
+        "{:?}",
+        page(&r)
+    );
+    // Switched off and on during the lockout: still locked, for what is left of it.
+    let mut r = r.restart(Duration::from_secs(100), pin);
+    r.ui(Intent::ServiceRequest);
+    match page(&r) {
+        ServicePage::Pin { locked_for, .. } => assert_eq!(locked_for, Some(200)),
+        other => panic!("{other:?}"),
+    }
+    for d in PIN.bytes() {
+        svc(&mut r, ServiceIntent::PinDigit(d - b'0'));
+    }
+    assert!(
+        matches!(page(&r), ServicePage::Pin { .. }),
+        "the right PIN is not taken while locked"
+    );
+    // After the lockout, across another restart, a fresh set of tries and the right PIN works.
+    let mut r = r.restart(Duration::from_secs(250), pin);
+    r.ui(Intent::ServiceRequest);
+    for d in PIN.bytes() {
+        svc(&mut r, ServiceIntent::PinDigit(d - b'0'));
+    }
+    assert_eq!(page(&r), ServicePage::Menu);
+}

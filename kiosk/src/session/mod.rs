@@ -242,6 +242,20 @@ impl Session {
         }
     }
 
+    /// Service mode's settings (PIN, lockout, idle timeout).
+    pub fn service_config(&self) -> &ServiceConfig {
+        &self.config.service
+    }
+
+    /// Carries the PIN pad's state over a restart (the shell reads it back from the audit trail), so
+    /// that switching the kiosk off and on is no way around the lockout: `failures` wrong PINs in a row
+    /// so far, and how much of a lockout is left.
+    pub fn restore_pin_state(&mut self, now: Instant, failures: u8, locked_for: Option<Duration>) {
+        self.now = self.now.max(now);
+        self.pin_failures = failures;
+        self.pin_locked_until = locked_for.filter(|d| !d.is_zero()).map(|d| self.now + d);
+    }
+
     /// The effects that put the devices into the attract state; `new` cannot return effects.
     pub fn startup_effects(&self) -> Vec<Effect> {
         vec![

@@ -255,6 +255,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             last_picture: None,
             last_picture_seq: None,
         };
+        kiosk.restore_pin_state(now);
         let effects = kiosk.session.startup_effects();
         kiosk.execute(now, effects);
         Ok(kiosk)

@@ -176,6 +176,32 @@ fn service_page_kind(page: &ServicePage) -> ServicePageKind {
 }
 
 impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
+    /// Reads the PIN pad's wrong tries and lockout back from the audit trail, so a restart does not
+    /// reset them: the wrong PINs since the last entry or lockout, and what is left of a lockout.
+    pub(super) fn restore_pin_state(&mut self, now: Instant) {
+        let cfg = self.session.service_config().clone();
+        let wall = self.wall(now);
+        let events = ["service_pin_wrong", "service_pin_locked", "service_entered"];
+        let recent = match self.store.audit_latest(&events, usize::from(cfg.max_tries) + 1) {
+            Ok(r) => r,
+            Err(e) => return self.warn(format!("PIN lockout not restored: {e}")),
+        };
+        let failures = recent
+            .iter()
+            .take_while(|e| e.event == "service_pin_wrong")
+            .count();
+        let locked_for = recent
+            .iter()
+            .find(|e| e.event != "service_pin_wrong")
+            .filter(|e| e.event == "service_pin_locked")
+            .map(|e| e.at + i64::from(cfg.lockout_secs) - wall)
+            .filter(|left| *left > 0)
+            .map(|left| Duration::from_secs(left.unsigned_abs()));
+        // Counting stops at the last entry or lockout: a lockout resets the count, as on the pad.
+        let failures = u8::try_from(failures).unwrap_or(u8::MAX);
+        self.session.restore_pin_state(now, failures, locked_for);
+    }
+
     /// Executes one service command; the answer is the page's new content.
     pub(super) fn service_command(&mut self, now: Instant, cmd: ServiceCommand) -> Step {
         let t = self.millis(now);

@@ -7,7 +7,7 @@
 use rusqlite::params;
 
 use super::tickets::load_state;
-use super::{Store, StoreError, TicketState, audit::limit_sql, ticket_id_from_sql};
+use super::{AuditEvent, Store, StoreError, TicketState, audit::limit_sql, ticket_id_from_sql};
 
 /// The upload backlog as the service page shows it, besides [`super::OutboxCounts`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,6 +36,27 @@ impl Store {
                 }
             }
             Ok(out)
+        })
+    }
+
+    /// The newest audit entries whose event is one of `events`, newest first, at most `limit`.
+    pub fn audit_latest(&self, events: &[&str], limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, at, actor, event, detail_json FROM audit \
+                 WHERE event IN (SELECT value FROM json_each(?1)) ORDER BY id DESC LIMIT ?2",
+            )?;
+            let wanted = serde_json::to_string(events).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let rows = stmt.query_map(params![wanted, limit_sql(limit)], |r| {
+                Ok(AuditEvent {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    event: r.get(3)?,
+                    detail_json: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 
@@ -106,6 +127,22 @@ mod tests {
         // Seen again: first again.
         store.admit_ticket(&ticket(1), 400).unwrap().unwrap();
         assert_eq!(store.recent_tickets(1).unwrap()[0].ticket.0[0], 1);
+    }
+
+    #[test]
+    fn audit_latest_picks_events_newest_first() {
+        let store = Store::open_in_memory().unwrap();
+        for (event, at) in [("a", 1), ("b", 2), ("a", 3), ("c", 4)] {
+            store.audit("t", event, "{}", at).unwrap();
+        }
+        let got: Vec<(String, i64)> = store
+            .audit_latest(&["a", "c"], 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.event, e.at))
+            .collect();
+        assert_eq!(got, vec![("c".into(), 4), ("a".into(), 3), ("a".into(), 1)]);
+        assert_eq!(store.audit_latest(&["a"], 1).unwrap().len(), 1);
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Rig {
     pub k: Kiosk<SimCamera, SimSeat, SimLights>,
     pub origin: Instant,
     pub now: Instant,
+    /// Unix seconds at `origin`.
+    pub wall0: i64,
     /// The set shown on the scan screen (`scan`: the phone with the ticket).
     pub scan_set: &'static str,
     pub _dir: tempfile::TempDir,
@@ -34,12 +36,23 @@ pub struct Rig {
 impl Rig {
     /// A kiosk on the attract screen; `edit` may change the configuration first.
     pub fn new(edit: impl FnOnce(&mut KioskConfig)) -> Rig {
+        Rig::open(tempfile::tempdir().expect("tempdir"), WALL, edit)
+    }
+
+    /// The kiosk switched off and on again `after` later, on the same data directory.
+    pub fn restart(self, after: Duration, edit: impl FnOnce(&mut KioskConfig)) -> Rig {
+        let wall = self.wall0 + i64::try_from((self.now - self.origin + after).as_secs()).unwrap();
+        let Rig { k, _dir, .. } = self;
+        drop(k);
+        Rig::open(_dir, wall, edit)
+    }
+
+    fn open(dir: tempfile::TempDir, wall: i64, edit: impl FnOnce(&mut KioskConfig)) -> Rig {
         let fx = fixtures();
         let mut config = KioskConfig::load(&fx.join("kiosk.toml")).expect("fixture config");
         edit(&mut config);
         let paths = kiosk::runtime::setup().expect("ONNX Runtime and models (run scripts/setup.sh)");
         let analyzer = Analyzer::new(&paths).expect("face models");
-        let dir = tempfile::tempdir().expect("tempdir");
         let mut camera = SimCamera::new(SimCameraConfig {
             preview_width: 1920,
             preview_height: 1080,
@@ -54,7 +67,7 @@ impl Rig {
         camera.use_stills("shots", 1).expect("stills");
         camera.show_preview_set("shots", Millis::ZERO).expect("show");
         let origin = kiosk::clock::monotonic();
-        let parts = Parts::from_config(&config, dir.path().to_path_buf(), WALL).expect("config");
+        let parts = Parts::from_config(&config, dir.path().to_path_buf(), wall).expect("config");
         let seat = SimSeat::new(SimSeatConfig::default());
         let lights = SimLights::new(LightTable::default());
         let k =
@@ -63,6 +76,7 @@ impl Rig {
             k,
             origin,
             now: origin,
+            wall0: wall,
             scan_set: "scan",
             _dir: dir,
         }
