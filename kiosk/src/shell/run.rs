@@ -223,6 +223,7 @@ pub fn run_with(opts: &RunOptions, frontend: Option<Box<dyn ui::Frontend + Send>
         qr,
         router: ButtonRouter::default(),
         poll_every,
+        next_tick: start,
         last_lights_probe: None,
         frontend,
         presented: None,
@@ -367,6 +368,8 @@ struct MainLoop {
     router: ButtonRouter,
     /// The loop wakes at least this often to sample the buttons and the scanner.
     poll_every: Option<Duration>,
+    /// When the kiosk (or the screen) next has work: the next tick, unless an input comes first.
+    next_tick: Instant,
     last_lights_probe: Option<Instant>,
     frontend: Option<Box<dyn ui::Frontend + Send>>,
     /// The view the frontend was last given.
@@ -403,16 +406,26 @@ impl MainLoop {
                 self.command(now, command);
             }
             let t = hal::Millis::from_duration(now - start);
-            self.touches(now);
-            self.buttons(now, t);
-            self.scanner(now, t);
+            // Inputs are sampled every iteration (buttons need it for their debouncer); the tick,
+            // which polls the seat (a bus transaction on a Modbus controller), runs when the kiosk
+            // or the screen has work due, or right after an input.
+            let touched = self.touches(now);
+            let pressed = self.buttons(now, t);
+            let scanned = self.scanner(now, t);
             self.probe_lights(now, t);
-            self.world.update(&mut self.kiosk, t);
-            self.kiosk.tick(now);
-            self.report_events();
-            self.present();
-            self.iterations += 1;
-            self.publish();
+            if touched || pressed || scanned || !self.ready || now >= self.next_tick {
+                self.world.update(&mut self.kiosk, t);
+                self.kiosk.tick(now);
+                self.report_events();
+                self.present();
+                self.iterations += 1;
+                self.publish();
+                let after = crate::clock::monotonic();
+                self.next_tick = self.kiosk.next_wakeup(after);
+                if self.frontend.is_some() {
+                    self.next_tick = self.next_tick.min(after + FRONTEND_FRAME);
+                }
+            }
             if !self.ready {
                 self.ready = true;
                 self.shared.update(|s| s.ready = true);
@@ -434,12 +447,9 @@ impl MainLoop {
                 return;
             }
             let now = crate::clock::monotonic();
-            let mut wake = self.kiosk.next_wakeup(now);
+            let mut wake = self.next_tick;
             if let Some(w) = self.watchdog.next_due(now) {
                 wake = wake.min(w);
-            }
-            if self.frontend.is_some() {
-                wake = wake.min(now + FRONTEND_FRAME);
             }
             if let Some(every) = self.poll_every {
                 wake = wake.min(now + every);
@@ -488,27 +498,34 @@ impl MainLoop {
     }
 
     /// Physical buttons become the same intents as the touchscreen's (see [`ButtonRouter`]).
-    fn buttons(&mut self, now: Instant, t: hal::Millis) {
+    /// Returns whether they produced any intent.
+    fn buttons(&mut self, now: Instant, t: hal::Millis) -> bool {
         let polled = self.buttons.poll(t).map_err(|e| e.kind);
         let (intents, health) = self.router.route(t, polled);
+        let any = !intents.is_empty();
         for intent in intents {
             tracing::info!(?intent, "button");
             self.kiosk.input(now, Input::Ui(intent));
         }
         self.kiosk.report_device(now, DeviceId::Buttons, health);
         self.report_events();
+        any
     }
 
     /// A serial scanner's line is a scanned ticket, as a QR read from the camera would be.
-    fn scanner(&mut self, now: Instant, t: hal::Millis) {
+    /// Returns whether a line was read.
+    fn scanner(&mut self, now: Instant, t: hal::Millis) -> bool {
         let polled = self.qr.poll(t);
         let health = polled.as_ref().map(|_| ()).map_err(|e| e.kind);
         self.kiosk.report_device(now, DeviceId::QrScanner, health);
+        let mut any = false;
         if let Ok(Some(payload)) = polled {
             tracing::info!(bytes = payload.len(), "scanner line");
             self.kiosk.input(now, Input::Qr(payload));
+            any = true;
         }
         self.report_events();
+        any
     }
 
     /// Lights that are down are only called again when the session changes the light mode, which
@@ -538,14 +555,18 @@ impl MainLoop {
     }
 
     /// Feeds the touches since the last tick to the session, oldest first.
-    fn touches(&mut self, now: Instant) {
+    /// Returns whether there were any.
+    fn touches(&mut self, now: Instant) -> bool {
         let Some(frontend) = self.frontend.as_mut() else {
-            return;
+            return false;
         };
-        for intent in frontend.intents() {
+        let intents = frontend.intents();
+        let any = !intents.is_empty();
+        for intent in intents {
             self.kiosk.input(now, Input::Ui(intent));
         }
         self.report_events();
+        any
     }
 
     /// Hands the frontend the view when it changed, or when there are new pictures.
