@@ -27,9 +27,9 @@
 //! or keep a device's own reconnect logic (each driver reopens its device after an unplug).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -70,6 +70,25 @@ pub struct RunOptions {
     /// Raised by anyone (a signal handler, the window being closed, a test) to end the loop cleanly.
     /// `run` also raises it on SIGTERM and SIGINT.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Pacing figures, filled by the loop (ticks, presents) and by a frontend that wants to (the
+    /// frames it drew); `kiosk run --stats` prints them at exit.
+    pub stats: Option<Arc<Mutex<RunStats>>>,
+}
+
+/// How the loop (and a frontend) kept pace.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct RunStats {
+    /// Ticks of the kiosk.
+    pub ticks: u64,
+    /// Total and longest time spent in a tick (checks included), in milliseconds.
+    pub tick_ms_total: f64,
+    pub tick_ms_max: f64,
+    /// Views handed to the frontend.
+    pub presents: u64,
+    /// Frames a frontend drew, and the longest gap between two, in milliseconds (the frontend
+    /// fills these; zero when headless).
+    pub frames_drawn: u64,
+    pub frame_gap_ms_max: f64,
 }
 
 /// While a frontend is attached the loop wakes at least this often: 25 frames a second.
@@ -224,6 +243,7 @@ pub fn run_with(opts: &RunOptions, frontend: Option<Box<dyn ui::Frontend + Send>
         router: ButtonRouter::default(),
         poll_every,
         next_tick: start,
+        stats: opts.stats.clone(),
         last_lights_probe: None,
         frontend,
         presented: None,
@@ -370,6 +390,7 @@ struct MainLoop {
     poll_every: Option<Duration>,
     /// When the kiosk (or the screen) next has work: the next tick, unless an input comes first.
     next_tick: Instant,
+    stats: Option<Arc<Mutex<RunStats>>>,
     last_lights_probe: Option<Instant>,
     frontend: Option<Box<dyn ui::Frontend + Send>>,
     /// The view the frontend was last given.
@@ -417,10 +438,18 @@ impl MainLoop {
                 self.world.update(&mut self.kiosk, t);
                 self.kiosk.tick(now);
                 self.report_events();
-                self.present();
+                let presented = self.present();
                 self.iterations += 1;
                 self.publish();
                 let after = crate::clock::monotonic();
+                if let Some(stats) = &self.stats {
+                    let ms = (after - now).as_secs_f64() * 1000.0;
+                    let mut st = stats.lock().unwrap_or_else(|p| p.into_inner());
+                    st.ticks += 1;
+                    st.tick_ms_total += ms;
+                    st.tick_ms_max = st.tick_ms_max.max(ms);
+                    st.presents += u64::from(presented);
+                }
                 self.next_tick = self.kiosk.next_wakeup(after);
                 if self.frontend.is_some() {
                     self.next_tick = self.next_tick.min(after + FRONTEND_FRAME);
@@ -569,10 +598,11 @@ impl MainLoop {
         any
     }
 
-    /// Hands the frontend the view when it changed, or when there are new pictures.
-    fn present(&mut self) {
+    /// Hands the frontend the view when it changed, or when there are new pictures; returns
+    /// whether it did.
+    fn present(&mut self) -> bool {
         let Some(frontend) = self.frontend.as_mut() else {
-            return;
+            return false;
         };
         // PICTURES: the preview frames and shot photos come from `Kiosk::take_pictures()` once the
         // shell has it (service-mode work); until then only views are presented.
@@ -581,7 +611,9 @@ impl MainLoop {
         if self.presented.as_ref() != Some(&view) || !pictures.is_empty() {
             frontend.present(&view, pictures);
             self.presented = Some(view);
+            return true;
         }
+        false
     }
 
     fn command(&mut self, now: Instant, command: Command) {
