@@ -656,6 +656,12 @@ impl Controller {
         };
         let mut slot = self.master.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = slot.as_ref() {
+            // A port closed by a failed first exchange is reopened for the next attempt.
+            let mut master = m.lock().unwrap_or_else(|p| p.into_inner());
+            if !master.is_open() {
+                master.reopen().map_err(build_err("devices.controller.path"))?;
+            }
+            drop(master);
             return Ok(m.clone());
         }
         let m = ModbusMaster::open(
@@ -1088,4 +1094,69 @@ pub fn build_deferred(config: &DevicesConfig, table: LightTable) -> Result<Defer
         buttons,
         qr,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A scanner that is not there for the first `missing` attempts to open it.
+    fn late_scanner(missing: u32, attempts: Arc<AtomicU32>) -> Deferred<AnyQr> {
+        Deferred::opening(move || {
+            let n = attempts.fetch_add(1, Ordering::Relaxed);
+            if n < missing {
+                Err(BuildError {
+                    key: "devices.qr.path",
+                    source: DeviceError {
+                        // What a missing port says; a not-yet-answering device may say Timeout.
+                        kind: if n == 0 {
+                            ErrorKind::Disconnected
+                        } else {
+                            ErrorKind::Timeout
+                        },
+                        message: "No such file or directory".into(),
+                    },
+                })
+            } else {
+                Ok(AnyQr::Sim(SimQrScanner::new()))
+            }
+        })
+    }
+
+    #[test]
+    fn a_deferred_device_is_down_until_it_opens_and_is_retried_once_a_second() {
+        let attempts = Arc::new(AtomicU32::new(0));
+        let mut qr = late_scanner(2, attempts.clone());
+        assert_eq!(attempts.load(Ordering::Relaxed), 1, "tried at once");
+        let e = qr.open_error().expect("not open").clone();
+        assert_eq!(e.kind, ErrorKind::Disconnected);
+        assert!(e.message.contains("devices.qr.path"), "{e}");
+        // Polled every 100 ms: one attempt per second, and a transient-looking failure to open
+        // still reads as disconnected (the supervisor must not wait for three of them).
+        for ms in (100..2000).step_by(100) {
+            let r = qr.poll(Millis(ms));
+            assert_eq!(r.map_err(|e| e.kind), Err(ErrorKind::Disconnected), "{ms}");
+        }
+        assert_eq!(attempts.load(Ordering::Relaxed), 2);
+        assert_eq!(qr.poll(Millis(2000)), Ok(None), "opened on the third attempt");
+        assert_eq!(attempts.load(Ordering::Relaxed), 3);
+        assert!(qr.open_error().is_none());
+        assert_eq!(qr.poll(Millis(5000)), Ok(None));
+        assert_eq!(attempts.load(Ordering::Relaxed), 3, "never reopened once open");
+    }
+
+    #[test]
+    fn build_deferred_keeps_simulated_devices_and_fails_on_a_bad_frames_folder() {
+        let d = build_deferred(&DevicesConfig::default(), LightTable::default()).expect("sim");
+        assert!(d.camera.device().is_some() && d.seat.device().is_some());
+        let bad = DevicesConfig {
+            camera: CameraConfig::Sim {
+                frames: Some("/nonexistent/frames".into()),
+            },
+            ..DevicesConfig::default()
+        };
+        let e = build_deferred(&bad, LightTable::default()).expect_err("a configuration error");
+        assert_eq!(e.key, "devices.camera.frames");
+    }
 }

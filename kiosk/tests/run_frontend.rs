@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kiosk::clock::monotonic;
-use kiosk::shell::run::{RunOptions, run_with};
+use kiosk::shell::run::{RunOptions, RunStats, run_with};
 use kiosk::store::Store;
 use ui::{Frontend, Intent, Picture, Screen, View};
 
@@ -154,7 +154,9 @@ fn a_complete_session_driven_by_touches_through_the_real_time_loop() {
         acted_on: None,
         seat_step: 0,
     };
+    let stats = Arc::new(Mutex::new(RunStats::default()));
     let opts = RunOptions {
+        stats: Some(stats.clone()),
         config: demo().join("kiosk.toml"),
         data_dir: Some(data.clone()),
         sim_frames: Some(demo().join("pass")),
@@ -203,6 +205,13 @@ fn a_complete_session_driven_by_touches_through_the_real_time_loop() {
         p25 <= Duration::from_millis(60),
         "the loop runs at the frontend's pace: p25 gap {p25:?}"
     );
+    let stats = stats.lock().unwrap().clone();
+    eprintln!("{stats:?}");
+    assert_eq!(
+        stats.presents, seen.presents as u64,
+        "the loop counts what it presents"
+    );
+    assert!(stats.ticks >= stats.presents && stats.tick_ms_max > 0.0);
     assert_eq!(seen.repeats, 0, "an unchanged view is not presented again");
     assert!(seen.intents.contains(&Intent::SeatUp) && seen.intents.contains(&Intent::Retake));
 

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use kiosk::shell::demo::{self, DemoOptions};
-use kiosk::shell::run::RunOptions;
+use kiosk::shell::run::{RunOptions, RunStats};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -61,6 +62,9 @@ enum Command {
         /// ...for this many seconds (to see the watchdog stop).
         #[arg(long, requires = "sim_hang_at", value_name = "SECS")]
         sim_hang_for: Option<f64>,
+        /// Print the loop's pacing (ticks, tick times, presents) as one JSON line at exit.
+        #[arg(long)]
+        stats: bool,
     },
 }
 
@@ -93,7 +97,9 @@ fn main() -> ExitCode {
             run_for,
             sim_hang_at,
             sim_hang_for,
+            stats,
         } => {
+            let stats = stats.then(|| Arc::new(Mutex::new(RunStats::default())));
             let opts = RunOptions {
                 config,
                 data_dir,
@@ -101,8 +107,14 @@ fn main() -> ExitCode {
                 run_for: run_for.map(secs),
                 sim_hang: sim_hang_at.zip(sim_hang_for).map(|(a, f)| (secs(a), secs(f))),
                 stop: None,
+                stats: stats.clone(),
             };
-            match kiosk::shell::run::run(&opts) {
+            let result = kiosk::shell::run::run(&opts);
+            if let Some(stats) = stats {
+                let st = stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                println!("{}", serde_json::to_string(&st).expect("stats serialize"));
+            }
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("kiosk run: {e:#}");

@@ -27,9 +27,9 @@
 //! or keep a device's own reconnect logic (each driver reopens its device after an unplug).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -70,6 +70,25 @@ pub struct RunOptions {
     /// Raised by anyone (a signal handler, the window being closed, a test) to end the loop cleanly.
     /// `run` also raises it on SIGTERM and SIGINT.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Pacing figures, filled by the loop (ticks, presents) and by a frontend that wants to (the
+    /// frames it drew); `kiosk run --stats` prints them at exit.
+    pub stats: Option<Arc<Mutex<RunStats>>>,
+}
+
+/// How the loop (and a frontend) kept pace.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct RunStats {
+    /// Ticks of the kiosk.
+    pub ticks: u64,
+    /// Total and longest time spent in a tick (checks included), in milliseconds.
+    pub tick_ms_total: f64,
+    pub tick_ms_max: f64,
+    /// Views handed to the frontend.
+    pub presents: u64,
+    /// Frames a frontend drew, and the longest gap between two, in milliseconds (the frontend
+    /// fills these; zero when headless).
+    pub frames_drawn: u64,
+    pub frame_gap_ms_max: f64,
 }
 
 /// While a frontend is attached the loop wakes at least this often: 25 frames a second.
@@ -235,6 +254,8 @@ pub fn run_with(opts: &RunOptions, frontend: Option<Box<dyn ui::Frontend + Send>
         qr,
         router: ButtonRouter::default(),
         poll_every,
+        next_tick: start,
+        stats: opts.stats.clone(),
         last_lights_probe: None,
         frontend,
         presented: None,
@@ -380,6 +401,9 @@ struct MainLoop {
     router: ButtonRouter,
     /// The loop wakes at least this often to sample the buttons and the scanner.
     poll_every: Option<Duration>,
+    /// When the kiosk (or the screen) next has work: the next tick, unless an input comes first.
+    next_tick: Instant,
+    stats: Option<Arc<Mutex<RunStats>>>,
     last_lights_probe: Option<Instant>,
     frontend: Option<Box<dyn ui::Frontend + Send>>,
     /// The view the frontend was last given.
@@ -416,16 +440,34 @@ impl MainLoop {
                 self.command(now, command);
             }
             let t = hal::Millis::from_duration(now - start);
-            self.touches(now);
-            self.buttons(now, t);
-            self.scanner(now, t);
+            // Inputs are sampled every iteration (buttons need it for their debouncer); the tick,
+            // which polls the seat (a bus transaction on a Modbus controller), runs when the kiosk
+            // or the screen has work due, or right after an input.
+            let touched = self.touches(now);
+            let pressed = self.buttons(now, t);
+            let scanned = self.scanner(now, t);
             self.probe_lights(now, t);
-            self.world.update(&mut self.kiosk, t);
-            self.kiosk.tick(now);
-            self.report_events();
-            self.present();
-            self.iterations += 1;
-            self.publish();
+            if touched || pressed || scanned || !self.ready || now >= self.next_tick {
+                self.world.update(&mut self.kiosk, t);
+                self.kiosk.tick(now);
+                self.report_events();
+                let presented = self.present();
+                self.iterations += 1;
+                self.publish();
+                let after = crate::clock::monotonic();
+                if let Some(stats) = &self.stats {
+                    let ms = (after - now).as_secs_f64() * 1000.0;
+                    let mut st = stats.lock().unwrap_or_else(|p| p.into_inner());
+                    st.ticks += 1;
+                    st.tick_ms_total += ms;
+                    st.tick_ms_max = st.tick_ms_max.max(ms);
+                    st.presents += u64::from(presented);
+                }
+                self.next_tick = self.kiosk.next_wakeup(after);
+                if self.frontend.is_some() {
+                    self.next_tick = self.next_tick.min(after + FRONTEND_FRAME);
+                }
+            }
             if !self.ready {
                 self.ready = true;
                 self.shared.update(|s| s.ready = true);
@@ -447,12 +489,9 @@ impl MainLoop {
                 return;
             }
             let now = crate::clock::monotonic();
-            let mut wake = self.kiosk.next_wakeup(now);
+            let mut wake = self.next_tick;
             if let Some(w) = self.watchdog.next_due(now) {
                 wake = wake.min(w);
-            }
-            if self.frontend.is_some() {
-                wake = wake.min(now + FRONTEND_FRAME);
             }
             if let Some(every) = self.poll_every {
                 wake = wake.min(now + every);
@@ -501,27 +540,34 @@ impl MainLoop {
     }
 
     /// Physical buttons become the same intents as the touchscreen's (see [`ButtonRouter`]).
-    fn buttons(&mut self, now: Instant, t: hal::Millis) {
+    /// Returns whether they produced any intent.
+    fn buttons(&mut self, now: Instant, t: hal::Millis) -> bool {
         let polled = self.buttons.poll(t).map_err(|e| e.kind);
         let (intents, health) = self.router.route(t, polled);
+        let any = !intents.is_empty();
         for input in intents {
             tracing::info!(?input, "button");
             self.kiosk.input(now, input);
         }
         self.kiosk.report_device(now, DeviceId::Buttons, health);
         self.report_events();
+        any
     }
 
     /// A serial scanner's line is a scanned ticket, as a QR read from the camera would be.
-    fn scanner(&mut self, now: Instant, t: hal::Millis) {
+    /// Returns whether a line was read.
+    fn scanner(&mut self, now: Instant, t: hal::Millis) -> bool {
         let polled = self.qr.poll(t);
         let health = polled.as_ref().map(|_| ()).map_err(|e| e.kind);
         self.kiosk.report_device(now, DeviceId::QrScanner, health);
+        let mut any = false;
         if let Ok(Some(payload)) = polled {
             tracing::info!(bytes = payload.len(), "scanner line");
             self.kiosk.input(now, Input::Qr(payload));
+            any = true;
         }
         self.report_events();
+        any
     }
 
     /// Lights that are down are only called again when the session changes the light mode, which
@@ -551,20 +597,25 @@ impl MainLoop {
     }
 
     /// Feeds the touches since the last tick to the session, oldest first.
-    fn touches(&mut self, now: Instant) {
+    /// Returns whether there were any.
+    fn touches(&mut self, now: Instant) -> bool {
         let Some(frontend) = self.frontend.as_mut() else {
-            return;
+            return false;
         };
-        for intent in frontend.intents() {
+        let intents = frontend.intents();
+        let any = !intents.is_empty();
+        for intent in intents {
             self.kiosk.input(now, Input::Ui(intent));
         }
         self.report_events();
+        any
     }
 
-    /// Hands the frontend the view when it changed, or when there are new pictures.
-    fn present(&mut self) {
+    /// Hands the frontend the view when it changed, or when there are new pictures; returns
+    /// whether it did.
+    fn present(&mut self) -> bool {
         let Some(frontend) = self.frontend.as_mut() else {
-            return;
+            return false;
         };
         // The first call switches the shell's pictures on: headless runs never pay for them.
         let pictures = self.kiosk.take_pictures();
@@ -572,7 +623,9 @@ impl MainLoop {
         if self.presented.as_ref() != Some(&view) || !pictures.is_empty() {
             frontend.present(&view, pictures);
             self.presented = Some(view);
+            return true;
         }
+        false
     }
 
     fn command(&mut self, now: Instant, command: Command) {
