@@ -344,3 +344,56 @@ fn a_restart_does_not_reset_the_pin_lockout() {
     }
     assert_eq!(page(&r), ServicePage::Menu);
 }
+
+#[test]
+fn the_uploads_page_shows_a_parked_job_and_retries_it() {
+    let mut r = Rig::new(|_| {});
+    // A student completes a session: the job is queued.
+    r.ui(Intent::Start);
+    r.run_until(StateKind::Confirm, Duration::from_secs(5));
+    r.ui(Intent::Confirm);
+    r.ui(Intent::Next);
+    r.ui(Intent::Lighting { glasses: false });
+    r.ui(Intent::AcceptRules);
+    r.ui(Intent::Shoot);
+    r.run_until(StateKind::Result, Duration::from_secs(10));
+    r.ui(Intent::UseThis);
+    assert_eq!(r.state(), StateKind::Done, "{:?}", r.k.session().view().screen);
+    // The uploader leases it and parks it as failed, as it does when the server refuses the content.
+    let wall = sim_kiosk::WALL + 60;
+    let jobs = r.k.store().lease_jobs("uploader-1", wall, 60, 10).unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert!(
+        r.k.store()
+            .fail_job(&jobs[0].id, "uploader-1", "409 conflict: content differs", wall)
+            .unwrap()
+    );
+
+    r.run_for(Duration::from_secs(20), |_| {});
+    assert_eq!(r.state(), StateKind::Attract);
+    r.input(Input::ServiceKey);
+    svc(&mut r, ServiceIntent::Open(ServicePageKind::Uploads));
+    let ServicePage::Uploads {
+        queued,
+        failed,
+        oldest_age_s,
+        last_error,
+        ..
+    } = page(&r)
+    else {
+        panic!()
+    };
+    assert_eq!((queued, failed), (0, 1));
+    assert!(oldest_age_s.is_some());
+    assert_eq!(last_error.as_deref(), Some("409 conflict: content differs"));
+    // Retry: the parked job is queued again for the uploader, and the retry is audited.
+    svc(&mut r, ServiceIntent::RetryUploads);
+    let ServicePage::Uploads { queued, failed, .. } = page(&r) else {
+        panic!()
+    };
+    assert_eq!((queued, failed), (1, 0));
+    assert!(
+        audit_events(&r).iter().any(|(actor, _)| actor == "technician"),
+        "the retry is audited as the technician's"
+    );
+}
