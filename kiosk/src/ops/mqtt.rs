@@ -297,6 +297,8 @@ struct Runner {
 
 /// How often the thread looks at its stop flag while waiting.
 const STEP: Duration = Duration::from_millis(100);
+/// Longer than rumqttc's connection timeout (5 s), so an attempt is never cut short.
+const CONNECT_WAIT: Duration = Duration::from_secs(8);
 /// Pause after a failed connection attempt, doubling up to [`MAX_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const MAX_RETRY: Duration = Duration::from_secs(30);
@@ -334,7 +336,12 @@ impl Runner {
                 self.heartbeat();
                 next_beat = now + self.interval;
             }
-            match connection.recv_timeout(STEP) {
+            // While connected, wake often to keep the schedule and see a stop. While connecting, let
+            // the attempt finish: a timed-out poll drops the half-open connection, so a broker further
+            // than STEP away (a TLS handshake over a campus uplink) would never be reached. rumqttc
+            // bounds an attempt by its own connection timeout (5 s), which bounds a stop's delay too.
+            let wait = if connected { STEP } else { CONNECT_WAIT };
+            match connection.recv_timeout(wait) {
                 Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
                     connected = true;
                     retry = FIRST_RETRY;
@@ -405,7 +412,8 @@ mod tests {
     #[test]
     fn config_is_checked_and_named_by_key() {
         assert!(config().validate().is_ok());
-        let cases: [(&str, fn(&mut MqttConfig)); 5] = [
+        type Breakage = fn(&mut MqttConfig);
+        let cases: [(&str, Breakage); 5] = [
             ("ops.mqtt.host", |c| c.host = " ".into()),
             ("ops.mqtt.interval_secs", |c| c.interval_secs = 0),
             ("ops.mqtt.topic_prefix", |c| c.topic_prefix = "a/#".into()),
