@@ -161,7 +161,7 @@ pub fn linear(c: u8) -> f32 {
     lut()[c as usize]
 }
 
-fn luma_lin(p: [u8; 3]) -> f32 {
+pub(crate) fn luma_lin(p: [u8; 3]) -> f32 {
     0.2126 * linear(p[0]) + 0.7152 * linear(p[1]) + 0.0722 * linear(p[2])
 }
 
@@ -200,7 +200,7 @@ fn dist(a: Point, b: Point) -> f64 {
     ((a.x - b.x) as f64).hypot((a.y - b.y) as f64)
 }
 
-fn polygon(lm: &Landmarks468, ids: &[usize]) -> Vec<(f64, f64)> {
+pub(crate) fn polygon(lm: &Landmarks468, ids: &[usize]) -> Vec<(f64, f64)> {
     ids.iter()
         .map(|&i| {
             let p = lm.point(i);
@@ -225,7 +225,7 @@ fn inside(poly: &[(f64, f64)], x: f64, y: f64) -> bool {
 }
 
 /// Pixels inside a polygon, sampled with `step`, clipped to the image.
-fn pixels_in(img: &RgbImage, poly: &[(f64, f64)], step: u32) -> Vec<[u8; 3]> {
+pub(crate) fn pixels_in(img: &RgbImage, poly: &[(f64, f64)], step: u32) -> Vec<[u8; 3]> {
     let (w, h) = img.dimensions();
     let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for &(x, y) in poly {
@@ -297,7 +297,8 @@ pub fn measure_face(
     m
 }
 
-fn pose(lm: &Landmarks468, m: &mut FaceMeasures) {
+/// Head pose (yaw, pitch, 3D roll) from the FaceMesh depth; also used per preview frame by liveness.
+pub(crate) fn pose(lm: &Landmarks468, m: &mut FaceMeasures) {
     let p = |i: usize| lm.points[i];
     let centre = |ids: &[usize]| {
         let mut c = [0.0f64; 3];
