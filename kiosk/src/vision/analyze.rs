@@ -160,6 +160,7 @@ impl Analyzer {
             _ => None,
         };
         checks::face_checks(&mut verdict, measures.as_ref(), spec);
+        checks::extra_checks(&mut verdict, measures.as_ref(), spec);
         // A second face inside the crop is also a second person on the backdrop.
         if inside > 1
             && let Some(bg) = verdict.checks.iter_mut().find(|c| c.id == "background")

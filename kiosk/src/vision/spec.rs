@@ -100,6 +100,13 @@ pub struct ChecksSpec {
     pub clothing_like_backdrop: [f64; 2],
     /// Fraction of the eye area that is red-eye red, lower is better.
     pub red_eye: [f64; 2],
+    /// |Horizontal iris offset| in eye widths, lower is better.
+    pub gaze: [f64; 2],
+    /// Fraction of the lens area that is near white (reflections on glasses), lower is better.
+    pub glasses_glare: [f64; 2],
+    /// Advisory limit (never blocks): at or below passes, above is an advisory. Fraction of the band
+    /// above the brows that is dark like hair.
+    pub hair_over_brows: f64,
 }
 
 /// Limits of the liveness tracker over the framing preview (see [`crate::vision::liveness`]).
@@ -253,6 +260,8 @@ impl PhotoSpec {
             ("backdrop_unevenness", c.backdrop_unevenness),
             ("clothing_like_backdrop", c.clothing_like_backdrop),
             ("red_eye", c.red_eye),
+            ("gaze", c.gaze),
+            ("glasses_glare", c.glasses_glare),
         ] {
             if !(a.is_finite() && b.is_finite() && a <= b) {
                 return bad(format!("checks.{name} must be [a, b] with a <= b"));
