@@ -35,6 +35,7 @@ use crate::ticket::keys::TrustedKeys;
 use crate::ticket::{Rejection, Ticket, TicketId};
 use crate::vision::CheckStatus;
 use crate::vision::analyze::Analyzer;
+use crate::vision::liveness::Liveness;
 use crate::vision::spec::PhotoSpec;
 use crate::vision::standardize::encode_jpeg;
 use files::{Drafts, ROLE_ORIGINAL, ROLE_RECORD, ROLE_STANDARDIZED};
@@ -173,6 +174,11 @@ pub struct Kiosk<C: Camera, S: Seat, L: Lights> {
     /// The spec the framing guidance measures against, resolved once (every shipped spec shares the
     /// geometry; the photo type chosen in the session is carried by `RunChecks`).
     guidance_spec: PhotoSpec,
+    /// Liveness evidence from the framing preview of the current session (reset at each scan).
+    liveness: Liveness,
+    /// Whether an undetermined liveness blocks a pass (always, except in the demo: see
+    /// [`Kiosk::set_liveness_required`]).
+    liveness_required: bool,
     events: Vec<ShellEvent>,
     /// Service mode's devices and data (`service.rs`).
     service: service::ServiceState,
@@ -220,6 +226,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                 PhotoSpec::builtin_by_id(crate::vision::spec::DEFAULT_SPEC).expect("built-in spec exists")
             }
         };
+        let liveness = Liveness::new(&guidance_spec.liveness);
         let mut kiosk = Kiosk {
             origin: now,
             wall_origin: parts.wall_origin,
@@ -248,6 +255,8 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             last_view: None,
             last_screen: None,
             guidance_spec,
+            liveness,
+            liveness_required: true,
             events: Vec::new(),
             service: service::ServiceState::default(),
             pictures: Vec::new(),
@@ -489,8 +498,18 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                     }
                 }
                 if guidance_due {
+                    match self
+                        .analyzer
+                        .liveness_sample(&frame.image, t.0, self.liveness.roi())
+                    {
+                        Ok((sample, roi)) => self.liveness.observe(sample, roi),
+                        Err(e) => self.warn(format!("liveness: {e}")),
+                    }
                     match self.analyzer.guidance(&frame.image, &self.guidance_spec) {
-                        Ok(g) => self.input(now, Input::Guidance(g)),
+                        Ok(mut g) => {
+                            g.blink_prompt = self.liveness.wants_blink(t.0);
+                            self.input(now, Input::Guidance(g))
+                        }
                         Err(e) => self.warn(format!("guidance: {e}")),
                     }
                 }
@@ -634,6 +653,10 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                 Step::Done
             }
             Effect::StartPreview(purpose) => {
+                // A new scan is a new person: liveness evidence starts over.
+                if purpose == PreviewPurpose::QrScan {
+                    self.liveness.reset();
+                }
                 self.preview = Some(purpose);
                 self.qr.reset();
                 self.last_qr = None;
@@ -686,7 +709,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                     }
                 }
             }
-            Effect::RunChecks { shot_no, spec } => self.run_checks(wall, shot_no, &spec),
+            Effect::RunChecks { shot_no, spec } => self.run_checks(wall, t.0, shot_no, &spec),
             // The store counts candidates, liveness failures and failures in a row when the verdict is
             // recorded (`record_check`), in the same transaction as the verdict itself; these effects
             // only confirm what is already durable.
@@ -814,7 +837,15 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         Input::TicketVerified(Err(rejection))
     }
 
-    fn run_checks(&mut self, wall: i64, shot_no: u8, spec_id: &str) -> Step {
+    /// With `false`, a shot whose liveness stays undetermined (no blink seen) is not blocked: the check is
+    /// reported as an advisory. Only `kiosk demo` does this, because its simulated camera plays still
+    /// photographs, which cannot blink; a frozen stream or screen texture still fails. A kiosk always
+    /// requires liveness.
+    pub fn set_liveness_required(&mut self, required: bool) {
+        self.liveness_required = required;
+    }
+
+    fn run_checks(&mut self, wall: i64, now_ms: u64, shot_no: u8, spec_id: &str) -> Step {
         let Some(ticket) = self.current.ticket.clone() else {
             return Step::Answer(Input::CaptureFailed {
                 reason: "no ticket in hand".into(),
@@ -862,9 +893,15 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             ),
             _ => None,
         };
-        let verdict = analysis.verdict;
-        // No liveness check exists yet (the checks issue adds it), so nothing can fail it.
-        let liveness_failed = false;
+        let mut verdict = analysis.verdict;
+        // Liveness from the framing preview before this shot: not live fails the shot and counts towards
+        // the lock; undetermined (no blink seen) blocks the pass without counting.
+        let mut liveness = self.liveness.check(now_ms);
+        if !self.liveness_required && liveness.status == CheckStatus::Undetermined {
+            liveness.status = CheckStatus::Advisory;
+        }
+        let liveness_failed = liveness.status == CheckStatus::Fail;
+        verdict.checks.push(liveness);
         let passed = verdict.passed() && analysis.standardized.is_some();
         let record = serde_json::json!({
             "shot_no": shot_no,

@@ -204,8 +204,14 @@ pub fn run_with(opts: &RunOptions, frontend: Option<Box<dyn ui::Frontend + Send>
         Some(g) => Box::new(super::payment_http::HttpGateway::new(g).map_err(|e| anyhow::anyhow!(e))?),
         None => Box::new(NoGateway),
     };
-    let kiosk = Kiosk::new(parts, analyzer, gateway, camera, seat, lights, start)
+    let mut kiosk = Kiosk::new(parts, analyzer, gateway, camera, seat, lights, start)
         .context("opening the kiosk database")?;
+    if opts.sim_frames.is_some() {
+        // As in `kiosk demo`: the simulated camera plays still photographs, which cannot blink, so an
+        // undetermined liveness is shown as an advisory instead of blocking every shot. Real cameras
+        // always require it.
+        kiosk.set_liveness_required(false);
+    }
 
     let (shared, commands) = Shared::new(Status {
         site: config.site.clone(),

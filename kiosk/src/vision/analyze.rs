@@ -13,9 +13,10 @@ use serde::Serialize;
 use super::background::Backdrop;
 use super::checks;
 use super::detect::{
-    DetectError, EyeLandmarks, Face, FaceDetector, FaceMesh, IrisModel, Keypoint, Landmarks468,
+    DetectError, EyeLandmarks, Face, FaceDetector, FaceMesh, IrisModel, Keypoint, Landmarks468, Roi,
 };
 use super::geometry::{CropPlan, FramingProblem, HeadGeometry, plan_crop};
+use super::liveness::{self, LivenessSample};
 use super::measure::{FaceMeasures, Rect, measure_face};
 use super::spec::PhotoSpec;
 use super::standardize::{Standardized, standardize};
@@ -159,6 +160,7 @@ impl Analyzer {
             _ => None,
         };
         checks::face_checks(&mut verdict, measures.as_ref(), spec);
+        checks::extra_checks(&mut verdict, measures.as_ref(), spec);
         // A second face inside the crop is also a second person on the backdrop.
         if inside > 1
             && let Some(bg) = verdict.checks.iter_mut().find(|c| c.id == "background")
@@ -372,3 +374,41 @@ fn count_faces(faces: &[Face], plan: Option<&CropPlan>) -> (usize, usize) {
         }
     }
 }
+
+impl Analyzer {
+    /// One liveness sample of a preview frame (see [`super::liveness`]): FaceMesh on the crop tracked
+    /// from the previous frame (one pass) or, when no face is tracked, on the largest detected face,
+    /// then the Iris model on each eye. Returns the sample and the crop to track on the next frame.
+    pub fn liveness_sample(
+        &mut self,
+        preview: &RgbImage,
+        t_ms: u64,
+        tracked: Option<Roi>,
+    ) -> Result<(LivenessSample, Option<Roi>), AnalyzeError> {
+        let lm = match tracked {
+            Some(roi) => Some(self.mesh.landmarks_in(preview, &roi)?),
+            None => {
+                let faces = self.detector.detect(preview)?;
+                match faces
+                    .iter()
+                    .max_by(|a, b| a.bbox.width().total_cmp(&b.bbox.width()))
+                {
+                    Some(face) => Some(self.mesh.landmarks(preview, face)?),
+                    None => None,
+                }
+            }
+        };
+        // A crop that lost the face (the student stood up) is dropped; the detector looks again next time.
+        match lm.filter(|lm| lm.presence >= LIVENESS_MIN_PRESENCE) {
+            Some(lm) => {
+                let eyes = self.eyes(preview, &lm)?;
+                let sample = liveness::sample(preview, t_ms, Some((&lm, &eyes)));
+                Ok((sample, Some(Roi::from_landmarks(&lm))))
+            }
+            None => Ok((liveness::sample(preview, t_ms, None), None)),
+        }
+    }
+}
+
+/// FaceMesh face presence below which a tracked crop no longer holds the face.
+const LIVENESS_MIN_PRESENCE: f32 = 0.5;

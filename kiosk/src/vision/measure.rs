@@ -96,6 +96,16 @@ pub struct FaceMeasures {
     pub backdrop_unevenness: Option<f64>,
     /// Fraction of the clothing area that looks like the backdrop.
     pub clothing_like_backdrop: Option<f64>,
+    /// Horizontal gaze: iris offset from the middle of the eye, in eye widths, both eyes averaged.
+    pub gaze: Option<f64>,
+    /// Fraction of the lens area around the eyes that is near white (reflections on glasses).
+    pub glasses_glare: Option<f64>,
+    /// Fraction of the band above the brows that is dark like hair.
+    pub hair_over_brows: Option<f64>,
+    /// Fraction of the head above the forehead that looks like fabric (white/grey or vivid).
+    pub head_covering: Option<f64>,
+    /// Fraction of the earlobe and neck regions that are specular glints.
+    pub jewellery: Option<f64>,
 }
 
 impl FaceMeasures {
@@ -132,6 +142,8 @@ impl FaceMeasures {
         if total >= 8 {
             self.red_eye_frac = Some(red as f64 / total as f64);
         }
+        self.gaze = super::advisory::gaze(eyes);
+        self.glasses_glare = super::advisory::glasses_glare(img, eyes);
         let (r, l) = (eyes[0].openness() as f64, eyes[1].openness() as f64);
         self.iris_open = Some((r, l));
         self.iris_open_min = Some(r.min(l));
@@ -161,7 +173,7 @@ pub fn linear(c: u8) -> f32 {
     lut()[c as usize]
 }
 
-fn luma_lin(p: [u8; 3]) -> f32 {
+pub(crate) fn luma_lin(p: [u8; 3]) -> f32 {
     0.2126 * linear(p[0]) + 0.7152 * linear(p[1]) + 0.0722 * linear(p[2])
 }
 
@@ -200,7 +212,7 @@ fn dist(a: Point, b: Point) -> f64 {
     ((a.x - b.x) as f64).hypot((a.y - b.y) as f64)
 }
 
-fn polygon(lm: &Landmarks468, ids: &[usize]) -> Vec<(f64, f64)> {
+pub(crate) fn polygon(lm: &Landmarks468, ids: &[usize]) -> Vec<(f64, f64)> {
     ids.iter()
         .map(|&i| {
             let p = lm.point(i);
@@ -225,7 +237,7 @@ fn inside(poly: &[(f64, f64)], x: f64, y: f64) -> bool {
 }
 
 /// Pixels inside a polygon, sampled with `step`, clipped to the image.
-fn pixels_in(img: &RgbImage, poly: &[(f64, f64)], step: u32) -> Vec<[u8; 3]> {
+pub(crate) fn pixels_in(img: &RgbImage, poly: &[(f64, f64)], step: u32) -> Vec<[u8; 3]> {
     let (w, h) = img.dimensions();
     let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for &(x, y) in poly {
@@ -294,10 +306,14 @@ pub fn measure_face(
         m.exposure_ev = exposure_ev(r, backdrop_rgb);
     }
     backdrop_and_clothing(img, lm, crop, fw, reference, backdrop_rgb, &mut m);
+    m.hair_over_brows = super::advisory::hair_over_brows(img, lm, fw);
+    m.head_covering = super::advisory::head_covering(img, lm, fw, hair_top_y);
+    m.jewellery = super::advisory::jewellery(img, lm, fw);
     m
 }
 
-fn pose(lm: &Landmarks468, m: &mut FaceMeasures) {
+/// Head pose (yaw, pitch, 3D roll) from the FaceMesh depth; also used per preview frame by liveness.
+pub(crate) fn pose(lm: &Landmarks468, m: &mut FaceMeasures) {
     let p = |i: usize| lm.points[i];
     let centre = |ids: &[usize]| {
         let mut c = [0.0f64; 3];
@@ -762,10 +778,12 @@ fn backdrop_and_clothing(
         }
     }
 
-    // Clothing: below the chin, the torso's width, down to the crop's bottom.
+    // Clothing: the chest below the collar, under the chin, down to the crop's bottom. Not the full
+    // shoulder width: beside a narrow or turned torso that would be the backdrop itself (a white shirt
+    // on a turned body read 0.27 "like the backdrop" over +-0.9 face widths).
     let chin = lm.point(idx::CHIN);
-    let (ty0, ty1) = (chin.y as f64 + 0.25 * fw, y1);
-    let (tx0, tx1) = (nose.x as f64 - 0.9 * fw, nose.x as f64 + 0.9 * fw);
+    let (ty0, ty1) = (chin.y as f64 + 0.35 * fw, y1);
+    let (tx0, tx1) = (chin.x as f64 - 0.6 * fw, chin.x as f64 + 0.6 * fw);
     if ty1 - ty0 < 0.1 * fw {
         return;
     }

@@ -4,11 +4,13 @@
 //! Nothing here touches devices, the store or the UI; the shell hands in decoded frames and gets a
 //! [`Verdict`] and the standardized JPEG back.
 
+pub mod advisory;
 pub mod analyze;
 pub mod background;
 pub mod checks;
 pub mod detect;
 pub mod geometry;
+pub mod liveness;
 pub mod measure;
 pub mod spec;
 pub mod standardize;

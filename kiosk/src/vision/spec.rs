@@ -20,6 +20,7 @@ pub struct PhotoSpec {
     pub background: BackgroundSpec,
     pub pose: PoseSpec,
     pub checks: ChecksSpec,
+    pub liveness: LivenessSpec,
 }
 
 /// The file that is filed: pixel size, header dpi, JPEG quality floor and file-size window.
@@ -99,6 +100,38 @@ pub struct ChecksSpec {
     pub clothing_like_backdrop: [f64; 2],
     /// Fraction of the eye area that is red-eye red, lower is better.
     pub red_eye: [f64; 2],
+    /// |Horizontal iris offset| in eye widths, lower is better.
+    pub gaze: [f64; 2],
+    /// Fraction of the lens area that is near white (reflections on glasses), lower is better.
+    pub glasses_glare: [f64; 2],
+    /// Advisory limit (never blocks): at or below passes, above is an advisory. Fraction of the band
+    /// above the brows that is dark like hair.
+    pub hair_over_brows: f64,
+}
+
+/// Limits of the liveness tracker over the framing preview (see [`crate::vision::liveness`]).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LivenessSpec {
+    /// Only preview frames this recent count, milliseconds before the shutter.
+    pub window_ms: u64,
+    /// The open level (upper quartile of the larger eye's lid gap / width) must reach this.
+    pub min_open: f64,
+    /// The dark-iris channel is used only when its open level (fraction of the eye contour) reaches this.
+    pub min_dark: f64,
+    /// Closed: openness at or below this fraction of the open level; reopened: at or above `reopen_ratio`.
+    pub closed_ratio: f64,
+    pub reopen_ratio: f64,
+    /// A blink is over within this long (from the last open frame to the first open one after it).
+    pub max_blink_ms: u64,
+    /// This many pixel-identical frames in a row are a frozen stream (a still image, not a camera).
+    pub frozen_frames: usize,
+    /// Periodic texture score at or above which a frame shows a screen or a print.
+    pub moire: f64,
+    /// Fraction of face frames over the texture limit that makes the stream a screen or a print,
+    /// counted once at least `min_face_frames` frames showed a face.
+    pub moire_frames: f64,
+    pub min_face_frames: usize,
 }
 
 /// Why a spec could not be loaded.
@@ -227,6 +260,8 @@ impl PhotoSpec {
             ("backdrop_unevenness", c.backdrop_unevenness),
             ("clothing_like_backdrop", c.clothing_like_backdrop),
             ("red_eye", c.red_eye),
+            ("gaze", c.gaze),
+            ("glasses_glare", c.glasses_glare),
         ] {
             if !(a.is_finite() && b.is_finite() && a <= b) {
                 return bad(format!("checks.{name} must be [a, b] with a <= b"));
@@ -234,6 +269,13 @@ impl PhotoSpec {
         }
         if !(c.pose_margin_deg.is_finite() && c.pose_margin_deg >= 0.0 && c.pitch_margin_deg >= 0.0) {
             return bad("checks.pose_margin_deg must be >= 0".into());
+        }
+        let l = &self.liveness;
+        if !(0.0 < l.closed_ratio && l.closed_ratio < l.reopen_ratio && l.reopen_ratio <= 1.0) {
+            return bad("liveness: need 0 < closed_ratio < reopen_ratio <= 1".into());
+        }
+        if l.frozen_frames < 2 || l.window_ms == 0 || !(0.0..=1.0).contains(&l.moire_frames) {
+            return bad("liveness: frozen_frames >= 2, window_ms > 0, moire_frames in 0..=1".into());
         }
         Ok(())
     }
