@@ -70,8 +70,11 @@ impl Rig {
         let parts = Parts::from_config(&config, dir.path().to_path_buf(), wall).expect("config");
         let seat = SimSeat::new(SimSeatConfig::default());
         let lights = SimLights::new(LightTable::default());
-        let k =
+        let mut k =
             Kiosk::new(parts, analyzer, Box::new(NoGateway), camera, seat, lights, origin).expect("kiosk");
+        // The simulated camera plays still photographs, which cannot blink: as in `kiosk demo`, an
+        // undetermined liveness is an advisory here (liveness itself is tested in liveness_frames.rs).
+        k.set_liveness_required(false);
         Rig {
             k,
             origin,
