@@ -388,7 +388,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                 let ok = frame.as_ref().map(|_| ()).map_err(|e| e.kind());
                 self.observe(now, DeviceId::Camera, ok);
                 if let Ok(frame) = frame {
-                    match self.analyzer.guidance(&frame.image, &self.guidance_spec) {
+                    match self.analyzer.preview(now, &frame.image, &self.guidance_spec) {
                         Ok(g) => self.input(now, Input::Guidance(g)),
                         Err(e) => self.warn(format!("guidance: {e}")),
                     }

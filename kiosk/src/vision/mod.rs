@@ -9,6 +9,7 @@ pub mod background;
 pub mod checks;
 pub mod detect;
 pub mod geometry;
+pub mod guidance;
 pub mod measure;
 pub mod spec;
 pub mod standardize;
