@@ -10,6 +10,7 @@ pub mod checks;
 pub mod detect;
 pub mod geometry;
 pub mod guidance;
+pub mod layout;
 pub mod measure;
 pub mod spec;
 pub mod standardize;
