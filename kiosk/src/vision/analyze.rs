@@ -343,7 +343,7 @@ impl Analyzer {
 
     /// The student's face in this preview frame (see [`Analyzer::preview`]).
     fn preview_face(&mut self, frame: &RgbImage) -> Result<Option<Face>, AnalyzeError> {
-        let full = self.preview.frames % PREVIEW_FULL_EVERY == 0;
+        let full = self.preview.frames.is_multiple_of(PREVIEW_FULL_EVERY);
         self.preview.frames += 1;
         let main = if full {
             let faces = self.detector.detect(frame)?;
