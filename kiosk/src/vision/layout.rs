@@ -23,6 +23,8 @@ pub const GAP_PX: u32 = 60;
 /// Cut marks: how far from the copy's corner they start, how long and how thick they are (px).
 pub const MARK_OFFSET_PX: u32 = 4;
 pub const MARK_LEN_PX: u32 = 20;
+// The gap holds the marks of both neighbours.
+const _: () = assert!(2 * (MARK_OFFSET_PX + MARK_LEN_PX) <= GAP_PX);
 const MARK_COLOUR: Rgb<u8> = Rgb([0, 0, 0]);
 const PAPER: Rgb<u8> = Rgb([255, 255, 255]);
 
@@ -223,8 +225,7 @@ mod tests {
                     assert!(apart_x || apart_y, "{a:?} and {b:?} are closer than the gap");
                 }
             }
-            // Marks fit in the gap and touch no copy.
-            assert!(2 * (MARK_OFFSET_PX + MARK_LEN_PX) <= GAP_PX);
+            // Marks touch no copy (that both neighbours' marks fit in a gap is a compile-time assertion).
             for p in &places {
                 for m in cut_marks(*p) {
                     for c in &places {
