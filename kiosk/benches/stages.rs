@@ -1,23 +1,29 @@
 //! Criterion benches of the shutter-to-verdict path, one per stage (decode, detect, landmarks, checks,
-//! encode), plus the whole still path and the 640x480 preview fast path, on the demo fixture frame
+//! resize, encode), the whole still path (`shutter_to_verdict`: a 1920x1080 JPEG in, the verdict and
+//! the standardized JPEG out), and the 640x480 preview fast path (`preview_fast_path`: the stateful
+//! tracker plus the guidance hysteresis, as the shell runs it while framing), on the demo fixture frame
 //! (`tests/fixtures/demo/pass/shots/2.jpg`, 1920x1080 JPEG of the public-domain hopper frame).
 //!
 //! Run: `scripts/setup.sh` once, then
-//! `CARGO_TARGET_DIR=... cargo bench -p kiosk --bench stages`.
+//! `CARGO_TARGET_DIR=... cargo bench -p kiosk --bench stages` (all), or name one, e.g.
+//! `cargo bench -p kiosk --bench stages -- shutter_to_verdict`. The preview bar is for one core:
+//! `taskset -c 1 cargo bench -p kiosk --bench stages -- preview_fast_path` (its throughput line is
+//! frames per second).
 //! It needs ONNX Runtime and the models (it says so and stops if they are missing); it does not measure
 //! accuracy (that is `kioskctl eval`).
 
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use image::RgbImage;
 use kiosk::vision::analyze::Analyzer;
 use kiosk::vision::checks::face_checks;
 use kiosk::vision::geometry::{HeadGeometry, plan_crop};
 use kiosk::vision::measure::measure_face;
 use kiosk::vision::spec::{DEFAULT_SPEC, PhotoSpec};
-use kiosk::vision::standardize::standardize;
+use kiosk::vision::standardize::{crop_and_resize, encode_in_window, standardize};
 use kiosk::vision::{FaceDetector, FaceMesh, Verdict};
 
 fn fixture() -> (Vec<u8>, RgbImage) {
@@ -25,8 +31,31 @@ fn fixture() -> (Vec<u8>, RgbImage) {
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("bench fixture {}: {e}", path.display()));
     let img = image::load_from_memory(&bytes)
         .expect("fixture decodes")
-        .to_rgb8();
+        .into_rgb8();
     (bytes, img)
+}
+
+/// 640x480 preview frames: the 16:9 picture letterboxed into the 4:3 sensor mode, shifted by a few
+/// pixels from frame to frame as a seated student sways, so the tracker has to follow.
+fn preview_frames(img: &RgbImage) -> Vec<RgbImage> {
+    let small = image::imageops::resize(img, 640, 360, image::imageops::FilterType::Triangle);
+    [
+        (0i64, 0i64),
+        (3, 1),
+        (6, 2),
+        (4, 4),
+        (1, 3),
+        (-2, 1),
+        (-4, -1),
+        (-1, -2),
+    ]
+    .iter()
+    .map(|&(dx, dy)| {
+        let mut frame = RgbImage::new(640, 480);
+        image::imageops::replace(&mut frame, &small, dx, 60 + dy);
+        frame
+    })
+    .collect()
 }
 
 fn stages(c: &mut Criterion) {
@@ -42,7 +71,7 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             image::load_from_memory(black_box(&bytes))
                 .expect("decodes")
-                .to_rgb8()
+                .into_rgb8()
         })
     });
     c.bench_function("detect_1080p", |b| {
@@ -83,30 +112,55 @@ fn stages(c: &mut Criterion) {
             v
         })
     });
+    c.bench_function("resize_standardized", |b| {
+        b.iter(|| crop_and_resize(black_box(&img), &plan, &spec.output).expect("crops"))
+    });
+    let resized = crop_and_resize(&img, &plan, &spec.output).expect("crops");
+    c.bench_function("jpeg_quality_search", |b| {
+        b.iter(|| encode_in_window(black_box(&resized), &spec.output).expect("fits the window"))
+    });
     c.bench_function("encode_standardized", |b| {
         b.iter(|| standardize(black_box(&img), &plan, &spec.output).expect("standardizes"))
     });
 
     let mut analyzer = Analyzer::new(&paths).expect("analyzer");
-    c.bench_function("shutter_to_verdict_1080p_jpeg", |b| {
+    // Exactly the kiosk's path from the shutter: the still arrives as a 1920x1080 JPEG, is decoded
+    // once, analysed, and the standardized JPEG (480x640, 300 dpi, inside the size window) is made.
+    let check = analyzer.analyze(&img, &spec).expect("analyzes");
+    assert!(
+        check.standardized.is_some(),
+        "the fixture must standardize, or the bench would time a shorter path"
+    );
+    c.bench_function("shutter_to_verdict", |b| {
         b.iter(|| {
             let img = image::load_from_memory(black_box(&bytes))
                 .expect("decodes")
-                .to_rgb8();
-            analyzer.analyze(&img, &spec).expect("analyzes")
+                .into_rgb8();
+            let a = analyzer.analyze(&img, &spec).expect("analyzes");
+            assert!(a.standardized.is_some());
+            a
         })
     });
-    let preview = image::imageops::resize(&img, 640, 360, image::imageops::FilterType::Triangle);
-    // A 640x480 preview: the 16:9 picture letterboxed into the 4:3 sensor mode.
-    let mut preview_43 = RgbImage::new(640, 480);
-    image::imageops::replace(&mut preview_43, &preview, 0, 60);
-    c.bench_function("preview_fast_path_640x480", |b| {
+
+    let frames = preview_frames(&img);
+    c.bench_function("preview_guidance_stateless_640x480", |b| {
+        b.iter(|| analyzer.guidance(black_box(&frames[0]), &spec).expect("guidance"))
+    });
+    let mut group = c.benchmark_group("preview");
+    // One frame per iteration: the throughput line reads in frames per second.
+    group.throughput(Throughput::Elements(1));
+    let start = kiosk::clock::monotonic();
+    let mut n = 0u64;
+    group.bench_function("preview_fast_path", |b| {
         b.iter(|| {
-            analyzer
-                .guidance(black_box(&preview_43), &spec)
-                .expect("guidance")
+            // Virtual time five frames a second apart, as the shell calls it: one framing episode.
+            let now = start + Duration::from_millis(200) * n as u32;
+            let frame = &frames[(n % frames.len() as u64) as usize];
+            n += 1;
+            analyzer.preview(now, black_box(frame), &spec).expect("guidance")
         })
     });
+    group.finish();
 }
 
 criterion_group! {

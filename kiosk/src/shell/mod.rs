@@ -505,7 +505,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
                         Ok((sample, roi)) => self.liveness.observe(sample, roi),
                         Err(e) => self.warn(format!("liveness: {e}")),
                     }
-                    match self.analyzer.guidance(&frame.image, &self.guidance_spec) {
+                    match self.analyzer.preview(now, &frame.image, &self.guidance_spec) {
                         Ok(mut g) => {
                             g.blink_prompt = self.liveness.wants_blink(t.0);
                             self.input(now, Input::Guidance(g))

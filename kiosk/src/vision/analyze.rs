@@ -5,7 +5,7 @@
 //! and reads the clock only through [`crate::clock`] to report stage timings. Which checks exist and
 //! what they say is in [`super::checks`]; the limits are in the [`PhotoSpec`].
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use image::RgbImage;
 use serde::Serialize;
@@ -13,9 +13,11 @@ use serde::Serialize;
 use super::background::Backdrop;
 use super::checks;
 use super::detect::{
-    DetectError, EyeLandmarks, Face, FaceDetector, FaceMesh, IrisModel, Keypoint, Landmarks468, Roi,
+    BBox, DetectError, DetectorConfig, EyeLandmarks, Face, FaceDetector, FaceMesh, IrisModel, Keypoint,
+    Landmarks468, Point, Roi,
 };
 use super::geometry::{CropPlan, FramingProblem, HeadGeometry, plan_crop};
+use super::guidance::GuidanceFilter;
 use super::liveness::{self, LivenessSample};
 use super::measure::{FaceMeasures, Rect, measure_face};
 use super::spec::PhotoSpec;
@@ -53,7 +55,10 @@ pub struct StageTimes {
     pub detect_ms: f64,
     pub landmarks_ms: f64,
     pub checks_ms: f64,
+    /// Crop, resize and JPEG quality search; runs beside the Iris model and the checks.
     pub encode_ms: f64,
+    /// The whole call (less than the sum: the encoding overlaps).
+    pub total_ms: f64,
 }
 
 /// Everything the verdict was made from.
@@ -76,6 +81,31 @@ pub struct Analyzer {
     detector: FaceDetector,
     mesh: FaceMesh,
     iris: IrisModel,
+    /// The same detector model in a second session, configured for the preview: one inference per
+    /// call (no tiles, no refining pass).
+    tracker: FaceDetector,
+    preview: PreviewState,
+}
+
+/// The preview fast path runs the full detector (whole frame, tiles for a small second face, refined
+/// keypoints: four inferences at 640x480) on one frame in this many; the others track the student's
+/// face in a square around where it was (one inference).
+pub const PREVIEW_FULL_EVERY: u64 = 5;
+
+/// Preview frames further apart than this belong to different framing episodes (the shell analyses
+/// five a second while framing): the tracker and the guidance hysteresis start afresh.
+pub const PREVIEW_EPISODE_GAP: Duration = Duration::from_secs(1);
+
+/// What the preview fast path carries from one frame to the next.
+#[derive(Debug, Default)]
+struct PreviewState {
+    frames: u64,
+    last_at: Option<Instant>,
+    /// The student's face in the last frame.
+    tracked: Option<Face>,
+    /// Faces besides the student's that the last full pass saw.
+    others: usize,
+    filter: GuidanceFilter,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -90,7 +120,21 @@ impl Analyzer {
         let detector = FaceDetector::new(models.path("face_detection_full_range")?)?;
         let mesh = FaceMesh::new(models.path("face_landmark")?)?;
         let iris = IrisModel::new(models.path("iris_landmark")?)?;
-        Ok(Analyzer { detector, mesh, iris })
+        let tracker = FaceDetector::with_config(
+            models.path("face_detection_full_range")?,
+            DetectorConfig {
+                small_face_tiles: false,
+                refine: false,
+                ..DetectorConfig::default()
+            },
+        )?;
+        Ok(Analyzer {
+            detector,
+            mesh,
+            iris,
+            tracker,
+            preview: PreviewState::default(),
+        })
     }
 
     /// The full verdict on a still.
@@ -101,19 +145,9 @@ impl Analyzer {
         let t1 = clock::monotonic();
         times.detect_ms = ms(t1 - t0);
 
-        // The student is the largest face; anyone else is a second face.
-        let main = faces
-            .iter()
-            .max_by(|a, b| a.bbox.width().total_cmp(&b.bbox.width()))
-            .copied();
+        let main = largest(&faces);
         let landmarks = match &main {
             Some(face) => Some(self.mesh.landmarks(img, face)?),
-            None => None,
-        };
-        // The eyelids from the Iris model: FaceMesh regularises the eyes towards open and symmetric and
-        // misses a wink; the Iris model sees each lid.
-        let eyes = match &landmarks {
-            Some(lm) => Some(self.eyes(img, lm)?),
             None => None,
         };
         let t2 = clock::monotonic();
@@ -147,18 +181,26 @@ impl Analyzer {
         verdict
             .checks
             .push(checks::roll(head.map(|h| h.roll_deg), spec.pose.max_roll_deg));
-        let measures = match (&landmarks, &head) {
-            (Some(lm), Some(h)) => {
-                let ok_plan = plan.as_ref().and_then(|p| p.as_ref().ok());
-                let (crop, scale) = judged_crop(ok_plan, h, spec);
-                let mut m = measure_face(img, lm, crop, scale, spec.background.rgb, h.hair_top_y);
-                if let Some(e) = &eyes {
-                    m.set_eyes(img, e);
-                }
-                Some(m)
-            }
-            _ => None,
-        };
+        // The filed JPEG (crop, resize, quality search: the longest stage after detection) needs only
+        // the plan, so it is made on the other core while this one runs the Iris model and the pixel
+        // checks. Scoped threads: nothing outlives the call, and a panic in either is re-raised here.
+        let ok_plan = plan.as_ref().and_then(|p| p.as_ref().ok()).copied();
+        let (measures, encoded) = std::thread::scope(|scope| {
+            let encoder = ok_plan.map(|p| {
+                scope.spawn(move || {
+                    let t = clock::monotonic();
+                    let s = standardize(img, &p, &spec.output);
+                    (s, clock::monotonic() - t)
+                })
+            });
+            let measures = self.measure(img, landmarks.as_ref(), head.as_ref(), ok_plan.as_ref(), spec);
+            let measured_at = clock::monotonic();
+            let encoded = encoder.map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            (measures.map(|(m, iris)| (m, iris, measured_at)), encoded)
+        });
+        let (measures, iris_time, measured_at) = measures?;
+        times.landmarks_ms = ms(t2 - t1 + iris_time);
+        let t3 = clock::monotonic();
         checks::face_checks(&mut verdict, measures.as_ref(), spec);
         checks::extra_checks(&mut verdict, measures.as_ref(), spec);
         // A second face inside the crop is also a second person on the backdrop.
@@ -169,13 +211,14 @@ impl Analyzer {
             bg.message_zh = "背景中有其他人".into();
             bg.message_en = "Someone else is on the backdrop".into();
         }
-        let t3 = clock::monotonic();
-        times.checks_ms = ms(t3 - t2);
+        // Measuring and grading, without the Iris model and without waiting for the encoder.
+        times.checks_ms = ms((measured_at - t2).saturating_sub(iris_time) + (clock::monotonic() - t3));
 
         let mut standardized = None;
-        if let Some(Ok(p)) = &plan {
+        if let Some((result, took)) = encoded {
             let out = &spec.output;
-            match standardize(img, p, out) {
+            times.encode_ms = ms(took);
+            match result {
                 Ok(s) => {
                     verdict.checks.push(checks::output_file(
                         Ok((s.jpeg.len(), s.quality)),
@@ -189,7 +232,7 @@ impl Analyzer {
                     .push(checks::output_file(Err(&e), out.size_min_kb, out.size_max_kb)),
             }
         }
-        times.encode_ms = ms(clock::monotonic() - t3);
+        times.total_ms = ms(clock::monotonic() - t0);
         Ok(Analysis {
             verdict,
             faces,
@@ -203,6 +246,32 @@ impl Analyzer {
 }
 
 impl Analyzer {
+    /// The Iris model's eyelids and the pixel and landmark measures of the main face, and the time the
+    /// Iris model took.
+    fn measure(
+        &mut self,
+        img: &RgbImage,
+        landmarks: Option<&Landmarks468>,
+        head: Option<&HeadMeasure>,
+        plan: Option<&CropPlan>,
+        spec: &PhotoSpec,
+    ) -> Result<(Option<FaceMeasures>, Duration), AnalyzeError> {
+        let (Some(lm), Some(h)) = (landmarks, head) else {
+            return Ok((None, Duration::ZERO));
+        };
+        // The eyelids from the Iris model: FaceMesh regularises the eyes towards open and symmetric and
+        // misses a wink; the Iris model sees each lid.
+        let t = clock::monotonic();
+        let eyes = self.eyes(img, lm)?;
+        let iris_time = clock::monotonic() - t;
+        let (crop, scale) = judged_crop(plan, h, spec);
+        let mut m = measure_face(img, lm, crop, scale, spec.background.rgb, h.hair_top_y);
+        m.set_eyes(img, &eyes);
+        Ok((Some(m), iris_time))
+    }
+}
+
+impl Analyzer {
     /// Both eyes from the Iris model (`[right eye, left eye]` of the subject). The subject's left eye is
     /// mirrored for the model: measured on the labelled corpora, that orientation separates a wink
     /// (openness ~0.11) from narrowed smiling eyes (>= 0.19); the other does not (0.15-0.21 vs 0.30).
@@ -212,9 +281,10 @@ impl Analyzer {
         Ok([right, left])
     }
 
-    /// The fast path on a preview frame: detection only (no landmarks), the crop planned against the
-    /// spec, and short messages for the student. Coordinates are the preview's; the upscale limit is
-    /// relaxed by `still_over_preview` because the still has that many times more pixels.
+    /// Guidance for one preview frame on its own (no tracking, no hysteresis): the full detector, the
+    /// crop planned against the spec, and short messages for the student. Coordinates are the
+    /// preview's; the upscale limit is relaxed by `still_over_preview` because the still has that many
+    /// times more pixels. [`Analyzer::preview`] is the fast path the shell runs.
     pub fn guidance_with(
         &mut self,
         preview: &RgbImage,
@@ -222,66 +292,195 @@ impl Analyzer {
         still_over_preview: f64,
     ) -> Result<ui::Guidance, AnalyzeError> {
         let faces = self.detector.detect(preview)?;
-        let line = |zh: &str, en: &str| ui::GuidanceLine {
-            zh: zh.into(),
-            en: en.into(),
-        };
-        let mut g = ui::Guidance::default();
-        let Some(main) = faces
-            .iter()
-            .max_by(|a, b| a.bbox.width().total_cmp(&b.bbox.width()))
-            .copied()
-        else {
-            g.lines
-                .push(line("请坐到镜头正前方", "Please sit in front of the camera"));
-            return Ok(g);
-        };
-        if faces.len() > 1 {
-            g.lines
-                .push(line("画面中只能有您一人", "Only you may be in the picture"));
-        }
-        let head = measure_head(preview, &main, None, &Backdrop::new(spec.background.rgb));
-        if head.roll_deg.abs() > spec.pose.max_roll_deg {
-            g.lines.push(line("请摆正头部", "Please hold your head level"));
-        }
-        let mut geometry = spec.geometry.clone();
-        geometry.max_upscale *= still_over_preview.max(1.0);
-        let h = preview.height() as f64;
-        let plan = plan_crop(
-            &HeadGeometry {
-                eye_mid: head.eye_mid,
-                face_width: head.face_width,
-                hair_top_y: head.hair_top_y.unwrap_or(0.0),
-            },
-            preview.dimensions(),
-            &geometry,
-            &spec.output,
-        );
-        let permille = |y: f64| (y / h * 1000.0).clamp(0.0, 1000.0).round() as u16;
-        match plan {
-            Ok(p) => {
-                g.eye_line = Some(ui::EyeLine {
-                    y_permille: permille(head.eye_mid.1),
-                    band_top_permille: permille(p.y + spec.geometry.eye_line_px[0] / p.scale),
-                    band_bottom_permille: permille(p.y + spec.geometry.eye_line_px[1] / p.scale),
-                });
-            }
-            Err(problem) => {
-                g.lines.push(line(problem.guidance_zh(), problem.guidance_en()));
-                g.eye_line = Some(ui::EyeLine {
-                    y_permille: permille(head.eye_mid.1),
-                    band_top_permille: 400,
-                    band_bottom_permille: 480,
-                });
-            }
-        }
-        Ok(g)
+        let main = largest(&faces);
+        Ok(raw_guidance(
+            preview,
+            main.as_ref(),
+            faces.len().saturating_sub(1),
+            spec,
+            still_over_preview,
+        ))
     }
 
     /// [`Analyzer::guidance_with`] for a preview of a 1080-line still.
     pub fn guidance(&mut self, preview: &RgbImage, spec: &PhotoSpec) -> Result<ui::Guidance, AnalyzeError> {
         self.guidance_with(preview, spec, 1080.0 / preview.height().max(1) as f64)
     }
+
+    /// The preview fast path: guidance for the framing screen from one preview frame taken at `now`,
+    /// for a 1080-line still.
+    ///
+    /// Cheap work every frame: the student's face is tracked with one detector inference in a square
+    /// about three face widths wide around where it was (the same view the full detector's refining
+    /// pass takes, so the eye keypoints are as precise), the hair line is scanned against the backdrop
+    /// and the crop is planned. Expensive work one frame in [`PREVIEW_FULL_EVERY`]: the full detector,
+    /// whose tiles find a small second face. A frame where the face is lost falls back to one
+    /// whole-frame inference. The messages then go through the guidance hysteresis
+    /// ([`super::guidance`]), so the advice does not flicker. A gap of more than
+    /// [`PREVIEW_EPISODE_GAP`] since the last frame starts afresh.
+    pub fn preview(
+        &mut self,
+        now: Instant,
+        frame: &RgbImage,
+        spec: &PhotoSpec,
+    ) -> Result<ui::Guidance, AnalyzeError> {
+        let stale = self
+            .preview
+            .last_at
+            .is_none_or(|last| now.saturating_duration_since(last) > PREVIEW_EPISODE_GAP);
+        if stale {
+            self.preview = PreviewState::default();
+        }
+        self.preview.last_at = Some(now);
+        let main = self.preview_face(frame)?;
+        let raw = raw_guidance(
+            frame,
+            main.as_ref(),
+            self.preview.others,
+            spec,
+            1080.0 / frame.height().max(1) as f64,
+        );
+        Ok(self.preview.filter.update(&raw))
+    }
+
+    /// The student's face in this preview frame (see [`Analyzer::preview`]).
+    fn preview_face(&mut self, frame: &RgbImage) -> Result<Option<Face>, AnalyzeError> {
+        let full = self.preview.frames.is_multiple_of(PREVIEW_FULL_EVERY);
+        self.preview.frames += 1;
+        let main = if full {
+            let faces = self.detector.detect(frame)?;
+            self.preview.others = faces.len().saturating_sub(1);
+            largest(&faces)
+        } else {
+            let tracked = match self.preview.tracked {
+                Some(prev) => self.track(frame, &prev)?,
+                None => None,
+            };
+            match tracked {
+                Some(f) => Some(f),
+                None => largest(&self.tracker.detect(frame)?),
+            }
+        };
+        self.preview.tracked = main;
+        Ok(main)
+    }
+
+    /// Finds `prev` again in a square around it: the detector's best overlap with where it was, or
+    /// `None` when it has gone.
+    fn track(&mut self, frame: &RgbImage, prev: &Face) -> Result<Option<Face>, AnalyzeError> {
+        let (w, h) = frame.dimensions();
+        let short = w.min(h);
+        let b = prev.bbox;
+        let side = ((3.0 * b.width().max(b.height())) as u32).clamp(TRACK_MIN_SIDE.min(short), short);
+        let c = b.center();
+        let x = (c.x as i64 - i64::from(side / 2)).clamp(0, i64::from(w - side)) as u32;
+        let y = (c.y as i64 - i64::from(side / 2)).clamp(0, i64::from(h - side)) as u32;
+        let square = image::imageops::crop_imm(frame, x, y, side, side).to_image();
+        let found = self
+            .tracker
+            .detect(&square)?
+            .into_iter()
+            .map(|f| offset(f, x as f32, y as f32))
+            .map(|f| (f.bbox.iou(&b), f))
+            .filter(|(iou, _)| *iou > TRACK_MIN_IOU)
+            .max_by(|p, q| p.0.total_cmp(&q.0))
+            .map(|(_, f)| f);
+        Ok(found)
+    }
+}
+
+/// The smallest tracking square: the detector's input size (192), so it is never upscaled.
+const TRACK_MIN_SIDE: u32 = 192;
+/// A face found in the tracking square is the tracked one when it overlaps the last box this much
+/// (a student moves a few pixels between frames five a second apart; a different face would not
+/// overlap at all).
+const TRACK_MIN_IOU: f32 = 0.3;
+
+/// The student is the largest face; anyone else is a second face.
+fn largest(faces: &[Face]) -> Option<Face> {
+    faces
+        .iter()
+        .max_by(|a, b| a.bbox.width().total_cmp(&b.bbox.width()))
+        .copied()
+}
+
+/// A face found in a sub-image, in the coordinates of the frame it was cut from.
+fn offset(face: Face, dx: f32, dy: f32) -> Face {
+    let p = |p: Point| Point {
+        x: p.x + dx,
+        y: p.y + dy,
+    };
+    Face {
+        bbox: BBox {
+            left: face.bbox.left + dx,
+            top: face.bbox.top + dy,
+            right: face.bbox.right + dx,
+            bottom: face.bbox.bottom + dy,
+        },
+        keypoints: face.keypoints.map(p),
+        score: face.score,
+    }
+}
+
+/// The messages for one preview frame, most important first: where the student's face is (`main`),
+/// how many other faces there are, and whether the crop can be planned.
+fn raw_guidance(
+    preview: &RgbImage,
+    main: Option<&Face>,
+    others: usize,
+    spec: &PhotoSpec,
+    still_over_preview: f64,
+) -> ui::Guidance {
+    let line = |zh: &str, en: &str| ui::GuidanceLine {
+        zh: zh.into(),
+        en: en.into(),
+    };
+    let mut g = ui::Guidance::default();
+    let Some(main) = main else {
+        g.lines
+            .push(line("请坐到镜头正前方", "Please sit in front of the camera"));
+        return g;
+    };
+    if others > 0 {
+        g.lines
+            .push(line("画面中只能有您一人", "Only you may be in the picture"));
+    }
+    let head = measure_head(preview, main, None, &Backdrop::new(spec.background.rgb));
+    if head.roll_deg.abs() > spec.pose.max_roll_deg {
+        g.lines.push(line("请摆正头部", "Please hold your head level"));
+    }
+    let mut geometry = spec.geometry.clone();
+    geometry.max_upscale *= still_over_preview.max(1.0);
+    let h = preview.height() as f64;
+    let plan = plan_crop(
+        &HeadGeometry {
+            eye_mid: head.eye_mid,
+            face_width: head.face_width,
+            hair_top_y: head.hair_top_y.unwrap_or(0.0),
+        },
+        preview.dimensions(),
+        &geometry,
+        &spec.output,
+    );
+    let permille = |y: f64| (y / h * 1000.0).clamp(0.0, 1000.0).round() as u16;
+    match plan {
+        Ok(p) => {
+            g.eye_line = Some(ui::EyeLine {
+                y_permille: permille(head.eye_mid.1),
+                band_top_permille: permille(p.y + spec.geometry.eye_line_px[0] / p.scale),
+                band_bottom_permille: permille(p.y + spec.geometry.eye_line_px[1] / p.scale),
+            });
+        }
+        Err(problem) => {
+            g.lines.push(line(problem.guidance_zh(), problem.guidance_en()));
+            g.eye_line = Some(ui::EyeLine {
+                y_permille: permille(head.eye_mid.1),
+                band_top_permille: 400,
+                band_bottom_permille: 480,
+            });
+        }
+    }
+    g
 }
 
 /// Eye line, face width and hair top of one face: from the 468 landmarks where available, from the

@@ -11,6 +11,8 @@ pub mod checks;
 pub mod detect;
 pub mod geometry;
 pub mod liveness;
+pub mod guidance;
+pub mod layout;
 pub mod measure;
 pub mod spec;
 pub mod standardize;

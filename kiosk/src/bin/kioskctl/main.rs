@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod eval;
+mod layout;
 mod ops;
 mod qr;
 mod selftest;
@@ -36,6 +37,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Run every check on a labelled folder (`DIR/labels.json`) and report the agreement per check.
     Eval(eval::EvalArgs),
+    /// Make the print layout sheet (6-inch, 300 dpi) of a standardized photo: `--kind 1inch|2inch IN OUT`.
+    Layout(layout::LayoutArgs),
     /// Decode QR codes in image files as the kiosk's camera path does; one JSON line per image.
     QrDecode(qr::DecodeArgs),
     /// Render text as a QR code (optionally as a phone held up in a camera frame).
@@ -127,6 +130,7 @@ fn main() -> ExitCode {
         Command::Ticket { cmd } => ticket::run(cmd),
         Command::Check(args) => check::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Layout(args) => layout::run(args),
         Command::QrDecode(args) => qr::decode(args),
         Command::QrEncode(args) => qr::encode(args),
         Command::UnitKeygen(args) => unit::keygen(args),
