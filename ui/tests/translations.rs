@@ -23,10 +23,10 @@ fn po() -> BTreeMap<String, String> {
     for line in text.lines() {
         if let Some(m) = unquote(line, "msgid") {
             id = Some(m);
-        } else if let Some(m) = unquote(line, "msgstr") {
-            if let Some(id) = id.take().filter(|i| !i.is_empty()) {
-                map.insert(id, m);
-            }
+        } else if let Some(m) = unquote(line, "msgstr")
+            && let Some(id) = id.take().filter(|i| !i.is_empty())
+        {
+            map.insert(id, m);
         }
     }
     map
