@@ -72,7 +72,7 @@ mval() { local v="M_$1_$2"; printf '%s' "${!v}"; }
 mkdir -p "$CACHE" "$RT/onnxruntime"
 
 # ---------------------------------------------------------------------------------------------- (a)
-APT_PKGS=(libudev-dev libclang1-14 libxkbcommon-dev libinput-dev libgbm-dev fonts-wqy-microhei zbar-tools)
+APT_PKGS=(libudev-dev libclang1-14 libxkbcommon-dev libinput-dev libgbm-dev libfontconfig1-dev fonts-wqy-microhei zbar-tools)
 apt_missing() {
     local p
     for p in "$@"; do

@@ -2,7 +2,8 @@
 //!
 //! The session engine (in `kiosk::session`) builds a [`View`] from its state; renderers turn it into
 //! pixels or text. Everything here is plain data (Clone, Debug, PartialEq, Serialize) so a renderer can be
-//! swapped (the plain-text one in [`text`] today, Slint later) and so tests can compare views.
+//! swapped (the plain-text one in [`text`] for the headless demo, the Slint window of [`SlintFrontend`]
+//! with its markup in `ui/slint/` and its adapters in [`adapters`]) and so tests can compare views.
 //!
 //! What this crate deliberately does not do: decide transitions, read the clock, or know about tickets,
 //! the store or devices. It must not depend on `kiosk` (the dependency goes the other way). Texts of fixed
@@ -11,8 +12,29 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod adapters;
+pub mod pictures;
+mod slint_frontend;
 pub mod strings;
 pub mod text;
+
+pub use slint_frontend::SlintFrontend;
+
+/// The compiled Slint markup (`ui/slint/*.slint`): the `KioskWindow` component and the `Kiosk` global.
+/// Slint's generated code carries `todo!()` for a feature we do not use (Rust components embedded in
+/// markup); the workspace's lints do not apply to code we do not write.
+#[allow(
+    missing_debug_implementations,
+    unreachable_pub,
+    clippy::all,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::disallowed_methods
+)]
+pub mod generated {
+    slint::include_modules!();
+}
+pub use generated::KioskWindow;
 
 /// Display language. Chinese is the default: the kiosk's users read Chinese first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
