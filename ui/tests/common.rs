@@ -375,6 +375,20 @@ pub fn cases(lang: Lang) -> Vec<(&'static str, View, Vec<Picture>)> {
             vec![],
         ),
         (
+            "service-calibrate",
+            service(ServicePage::Calibrate {
+                running: false,
+                checks: vec![
+                    ServiceCheck { name: "backdrop".into(), ok: Some(true), detail: "97 % of the centre is backdrop".into() },
+                    ServiceCheck { name: "colour".into(), ok: Some(false), detail: "ΔE 14.2 to spec (limit 10)".into() },
+                    ServiceCheck { name: "evenness".into(), ok: Some(true), detail: "left/centre/right 1.06".into() },
+                    ServiceCheck { name: "exposure".into(), ok: Some(true), detail: "0.2 % clipped, 0.0 % crushed".into() },
+                    ServiceCheck { name: "seat travel".into(), ok: Some(true), detail: "up 4.0 s, down 8.0 s, limits".into() },
+                ],
+            }),
+            vec![],
+        ),
+        (
             "service-seat",
             service(ServicePage::Seat {
                 motion: SeatMotion::Down,

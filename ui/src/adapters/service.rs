@@ -78,7 +78,7 @@ pub fn apply(k: &Kiosk<'_>, page: &ServicePage, lang: Lang) {
             ServiceKind::Pin
         }
         ServicePage::Menu => ServiceKind::Menu,
-        ServicePage::SelfTest { running, checks } => {
+        ServicePage::SelfTest { running, checks } | ServicePage::Calibrate { running, checks } => {
             k.set_test_running(*running);
             k.set_tests(model_of(
                 checks
@@ -94,7 +94,11 @@ pub fn apply(k: &Kiosk<'_>, page: &ServicePage, lang: Lang) {
                     })
                     .collect(),
             ));
-            ServiceKind::SelfTest
+            if matches!(page, ServicePage::Calibrate { .. }) {
+                ServiceKind::Calibrate
+            } else {
+                ServiceKind::SelfTest
+            }
         }
         ServicePage::Seat {
             motion,
@@ -199,6 +203,7 @@ fn page_kind(k: ServiceKind) -> ServicePageKind {
         ServiceKind::Tickets => ServicePageKind::Tickets,
         ServiceKind::Uploads => ServicePageKind::Uploads,
         ServiceKind::Counters => ServicePageKind::Counters,
+        ServiceKind::Calibrate => ServicePageKind::Calibrate,
     }
 }
 
