@@ -18,6 +18,8 @@ mod slint_frontend;
 pub mod strings;
 pub mod text;
 
+/// The Slint runtime, for a host that runs the event loop (the `kiosk run --window` binary).
+pub use slint;
 pub use slint_frontend::SlintFrontend;
 
 /// The compiled Slint markup (`ui/slint/*.slint`): the `KioskWindow` component and the `Kiosk` global.

@@ -62,9 +62,14 @@ enum Command {
         /// ...for this many seconds (to see the watchdog stop).
         #[arg(long, requires = "sim_hang_at", value_name = "SECS")]
         sim_hang_for: Option<f64>,
-        /// Print the loop's pacing (ticks, tick times, presents) as one JSON line at exit.
+        /// Print the loop's pacing (ticks, tick times, presents; with --window the frames drawn, the
+        /// longest gap between two and the cold start) and the peak RSS as one JSON line at exit.
         #[arg(long)]
         stats: bool,
+        /// Open the touchscreen window (Slint; needs a display, or the linuxkms backend on the
+        /// device) and run the kiosk behind it: with --sim a person can click through a session.
+        #[arg(long)]
+        window: bool,
     },
 }
 
@@ -87,6 +92,7 @@ fn fixtures_dir() -> PathBuf {
 }
 
 fn main() -> ExitCode {
+    let process_start = kiosk::clock::monotonic();
     let cli = Cli::parse();
     match cli.command {
         Command::Run {
@@ -98,6 +104,7 @@ fn main() -> ExitCode {
             sim_hang_at,
             sim_hang_for,
             stats,
+            window,
         } => {
             let stats = stats.then(|| Arc::new(Mutex::new(RunStats::default())));
             let opts = RunOptions {
@@ -109,9 +116,14 @@ fn main() -> ExitCode {
                 stop: None,
                 stats: stats.clone(),
             };
-            let result = kiosk::shell::run::run(&opts);
+            let result = if window {
+                kiosk::shell::window::run_windowed(&opts, process_start)
+            } else {
+                kiosk::shell::run::run(&opts)
+            };
             if let Some(stats) = stats {
-                let st = stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let mut st = stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                st.peak_rss_mib = kiosk::shell::run::peak_rss_mib();
                 println!("{}", serde_json::to_string(&st).expect("stats serialize"));
             }
             match result {

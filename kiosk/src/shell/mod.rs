@@ -15,6 +15,7 @@ pub mod payment;
 pub mod payment_http;
 pub mod run;
 mod service;
+pub mod window;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};

@@ -89,6 +89,18 @@ pub struct RunStats {
     /// fills these; zero when headless).
     pub frames_drawn: u64,
     pub frame_gap_ms_max: f64,
+    /// From process start to the first frame drawn (cold start), when a window reports frames.
+    pub first_frame_ms: Option<f64>,
+    /// Peak resident set size of the process in MiB (Linux `VmHWM`), read when the loop ends.
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// The process's peak resident set size in MiB (`VmHWM` of `/proc/self/status`); `None` off Linux.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// While a frontend is attached the loop wakes at least this often: 25 frames a second.
