@@ -688,8 +688,11 @@ fn sim_camera(frames: Option<&std::path::Path>) -> Result<SimCamera, BuildError>
         preview_width: 1920,
         preview_height: 1080,
         fit: hal::sim::PreviewFit::Crop,
-        frame_interval_ms: 40,
+        frame_interval_ms: 33, // 30 fps, like the kiosk camera (config/pi.toml)
     });
+    // A live camera's frames are never pixel-identical; a replayed file without noise would read
+    // as a photo held up to the camera (a frozen stream) to the liveness check.
+    cam.set_sensor_noise(true);
     if let Some(dir) = frames {
         let key = "devices.camera.frames";
         let sets = cam.load_sets(dir).map_err(build_err(key))?;

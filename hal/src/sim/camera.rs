@@ -5,8 +5,11 @@
 //! size; stills are the full-resolution images of the still set, in order. A [`FrameScript`] names
 //! which set plays in each phase of a demo ("scan": a phone with a QR, "framing": the student,
 //! stills #k at capture). Files are decoded lazily and previews cached, so a preview frame costs a
-//! copy. Deliberately no noise, exposure simulation or timing jitter: the twin replays files, and
-//! faults come from [`crate::sim::FaultyCamera`].
+//! copy. No noise by default, no exposure simulation or timing jitter: the twin replays files, and
+//! faults come from [`crate::sim::FaultyCamera`]. [`SimCamera::set_sensor_noise`] adds a sensor's
+//! faint per-frame noise, for a person watching the preview of `kiosk run --sim`: a replayed file is
+//! otherwise pixel-identical frame after frame, which is exactly what a photo held to the camera
+//! looks like to the liveness check.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -231,6 +234,7 @@ pub struct SimCamera {
     next_still: usize,
     seq: u64,
     exposure_locked: bool,
+    sensor_noise: bool,
 }
 
 impl SimCamera {
@@ -248,7 +252,15 @@ impl SimCamera {
             next_still: 0,
             seq: 0,
             exposure_locked: false,
+            sensor_noise: false,
         }
+    }
+
+    /// With `on`, every preview frame gets a sensor's faint noise (about one pixel in sixteen moved
+    /// by up to two levels, differently every frame), so consecutive frames of a replayed file are
+    /// no longer pixel-identical. Stills are not touched.
+    pub fn set_sensor_noise(&mut self, on: bool) {
+        self.sensor_noise = on;
     }
 
     /// Loads the `.jpg`/`.jpeg`/`.png` files of `dir` (in name order) as set `name`; other
@@ -489,6 +501,10 @@ impl Camera for SimCamera {
             }
         };
         let at = self.showing_since.after_ms(tick * interval);
+        let mut image = image;
+        if self.sensor_noise {
+            add_sensor_noise(&mut image, self.seq);
+        }
         Ok(Frame {
             image,
             seq: self.seq,
@@ -540,6 +556,23 @@ impl Camera for SimCamera {
     }
 }
 
+/// Moves about one byte in sixteen by -2..=2 levels, a different pattern for every `seq`
+/// (xorshift64 seeded by it): cheap enough for 1080p at 30 frames a second.
+fn add_sensor_noise(img: &mut RgbImage, seq: u64) {
+    let mut state = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let bytes: &mut [u8] = img;
+    let mut i = 0usize;
+    while i < bytes.len() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let delta = (state % 5) as i16 - 2;
+        bytes[i] = (i16::from(bytes[i]) + delta).clamp(0, 255) as u8;
+        // The next byte 1..=31 further on: one in sixteen on average.
+        i += 1 + ((state >> 8) % 31) as usize;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -564,5 +597,42 @@ mod tests {
         assert_eq!(out.dimensions(), (40, 30));
         assert_eq!(out.get_pixel(20, 0).0, [0, 0, 0]);
         assert_eq!(out.get_pixel(20, 15).0, [255, 255, 255]);
+    }
+
+    #[test]
+    fn sensor_noise_makes_every_frame_of_a_replayed_file_differ_but_only_faintly() {
+        let still = RgbImage::from_fn(320, 240, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+        let config = SimCameraConfig {
+            preview_width: 320,
+            preview_height: 240,
+            ..SimCameraConfig::default()
+        };
+        let mut plain = SimCamera::new(config);
+        plain.add_images("s", vec![still.clone()]).unwrap();
+        plain.show_preview_set("s", Millis::ZERO).unwrap();
+        let interval = config.frame_interval_ms;
+        let a = plain.preview_frame(Millis(0)).unwrap();
+        let b = plain.preview_frame(Millis(interval)).unwrap();
+        assert_eq!(a.image, b.image, "without noise a replayed file is frozen");
+
+        let mut noisy = SimCamera::new(config);
+        noisy.set_sensor_noise(true);
+        noisy.add_images("s", vec![still.clone()]).unwrap();
+        noisy.show_preview_set("s", Millis::ZERO).unwrap();
+        let frames: Vec<RgbImage> = (0..4)
+            .map(|k| noisy.preview_frame(Millis(k * interval)).unwrap().image)
+            .collect();
+        for pair in frames.windows(2) {
+            assert_ne!(pair[0], pair[1], "consecutive frames differ");
+        }
+        for f in &frames {
+            let raw: &[u8] = f;
+            let orig: &[u8] = &still;
+            let moved = raw.iter().zip(orig).filter(|(x, y)| x != y).count();
+            let worst = raw.iter().zip(orig).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
+            assert!(worst <= 2, "at most two levels: {worst}");
+            let frac = moved as f64 / raw.len() as f64;
+            assert!((0.02..0.08).contains(&frac), "about one byte in sixteen moved: {frac}");
+        }
     }
 }

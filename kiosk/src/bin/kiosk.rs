@@ -70,6 +70,10 @@ enum Command {
         /// device) and run the kiosk behind it: with --sim a person can click through a session.
         #[arg(long)]
         window: bool,
+        /// With --sim: a scripted student plays every session by touch, in real time (the demo's
+        /// student), looking at the live preview for SECS before each shot (default 8).
+        #[arg(long, requires = "sim", value_name = "SECS", num_args = 0..=1, default_missing_value = "8")]
+        autoplay: Option<f64>,
     },
 }
 
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
             sim_hang_for,
             stats,
             window,
+            autoplay,
         } => {
             let stats = stats.then(|| Arc::new(Mutex::new(RunStats::default())));
             let opts = RunOptions {
@@ -115,6 +120,7 @@ fn main() -> ExitCode {
                 sim_hang: sim_hang_at.zip(sim_hang_for).map(|(a, f)| (secs(a), secs(f))),
                 stop: None,
                 stats: stats.clone(),
+                autoplay: autoplay.map(secs),
             };
             let result = if window {
                 kiosk::shell::window::run_windowed(&opts, process_start)

@@ -134,6 +134,8 @@ pub fn run(opts: &DemoOptions, mut on_screen: impl FnMut(Duration, &str)) -> any
         fit: PreviewFit::Crop,
         frame_interval_ms: 40,
     });
+    // Frames of a live camera are never pixel-identical (a frozen stream reads as a held-up photo).
+    camera.set_sensor_noise(true);
     let scan = opts.frames.join("scan");
     let shots = opts.frames.join("shots");
     let framing = opts.frames.join("framing");
@@ -301,36 +303,51 @@ fn fresh_data_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// The scripted graduate: reads each screen for a moment, then does what a compliant student does.
+/// `kiosk demo` plays it on a virtual timeline; `kiosk run --sim --autoplay` in real time, in front of
+/// the window, so a whole session (and the frame pacing of its preview) runs without a mouse.
 #[derive(Debug)]
-struct Student {
+pub(crate) struct Student {
     scenario: Scenario,
-    last_screen: String,
-    next_at: Option<Instant>,
+    pub(crate) last_screen: String,
+    pub(crate) next_at: Option<Instant>,
     /// Framing steps already done for the current shot: 0 nothing, 1 seat moving, 2 seat stopped.
     framing_step: u8,
     adjusted_seat: bool,
+    /// How long the student sits in front of the live preview before each shot (after the seat).
+    hold_framing: Duration,
+    framing_since: Option<Instant>,
 }
 
 impl Student {
-    fn new(scenario: Scenario) -> Student {
+    pub(crate) fn new(scenario: Scenario) -> Student {
+        Student::holding_framing(scenario, Duration::ZERO)
+    }
+
+    /// A student who looks at the live preview for `hold` before every shot.
+    pub(crate) fn holding_framing(scenario: Scenario, hold: Duration) -> Student {
         Student {
             scenario,
             last_screen: String::new(),
             next_at: None,
             framing_step: 0,
             adjusted_seat: false,
+            hold_framing: hold,
+            framing_since: None,
         }
     }
 
-    fn on_new_screen(&mut self, now: Instant, screen: &str) {
+    pub(crate) fn on_new_screen(&mut self, now: Instant, screen: &str) {
         self.next_at = Some(now + THINK);
-        if screen != "Framing" {
+        if screen == "Framing" {
+            self.framing_since = Some(now);
+        } else {
             self.framing_step = 0;
+            self.framing_since = None;
         }
     }
 
     /// What to touch on this screen, if anything; schedules the next look.
-    fn act(&mut self, now: Instant, screen: &Screen) -> Option<Intent> {
+    pub(crate) fn act(&mut self, now: Instant, screen: &Screen) -> Option<Intent> {
         self.next_at = None;
         let intent = match screen {
             Screen::Attract => Intent::Start,
@@ -355,6 +372,12 @@ impl Student {
                             return Some(Intent::SeatStop);
                         }
                     }
+                }
+                if let Some(since) = self.framing_since
+                    && now < since + self.hold_framing
+                {
+                    self.next_at = Some(since + self.hold_framing);
+                    return None;
                 }
                 Intent::Shoot
             }
@@ -385,7 +408,7 @@ impl Student {
 }
 
 /// Tracks screen changes by variant name.
-trait ScreenName {
+pub(crate) trait ScreenName {
     fn screen_name_changed(&self, last: &mut String) -> Option<String>;
 }
 

@@ -73,6 +73,9 @@ pub struct RunOptions {
     /// Pacing figures, filled by the loop (ticks, presents) and by a frontend that wants to (the
     /// frames it drew); `kiosk run --stats` prints them at exit.
     pub stats: Option<Arc<Mutex<RunStats>>>,
+    /// With simulated devices: a scripted student plays every session by touch (the demo's student,
+    /// in real time), sitting in front of the live preview this long before each shot.
+    pub autoplay: Option<Duration>,
 }
 
 /// How the loop (and a frontend) kept pace.
@@ -93,6 +96,77 @@ pub struct RunStats {
     pub first_frame_ms: Option<f64>,
     /// Peak resident set size of the process in MiB (Linux `VmHWM`), read when the loop ends.
     pub peak_rss_mib: Option<f64>,
+    /// Frame pacing while a screen showing the live camera (Scan, Framing) was up: how long it was
+    /// up, the preview pictures the loop handed over, the frames the window drew that showed a new
+    /// one (`preview_fps` is those per second), and the gaps between those frames (median, 95th
+    /// percentile, longest) in milliseconds.
+    pub camera_screen_ms: f64,
+    pub preview_pictures: u64,
+    pub preview_frames_drawn: u64,
+    pub preview_fps: Option<f64>,
+    pub preview_gap_ms_p50: Option<f64>,
+    pub preview_gap_ms_p95: Option<f64>,
+    pub preview_gap_ms_max: Option<f64>,
+    /// Sessions the loop saw start.
+    pub sessions: u64,
+    /// Whether a camera screen is presented now, since when, and the last frame drawn during it.
+    #[serde(skip)]
+    pub camera_since: Option<Instant>,
+    #[serde(skip)]
+    pub last_preview_frame: Option<Instant>,
+    /// The last frame drawn at all.
+    #[serde(skip)]
+    pub last_frame: Option<Instant>,
+    #[serde(skip)]
+    pub preview_gaps_ms: Vec<f64>,
+    /// `preview_pictures` when the last frame with a new picture was drawn.
+    #[serde(skip)]
+    pub pictures_drawn: u64,
+}
+
+impl RunStats {
+    /// The loop presented a view: `camera` says whether it shows the live camera.
+    pub fn screen_presented(&mut self, now: Instant, camera: bool) {
+        match (self.camera_since, camera) {
+            (None, true) => self.camera_since = Some(now),
+            (Some(since), false) => {
+                self.camera_screen_ms += (now - since).as_secs_f64() * 1000.0;
+                self.camera_since = None;
+                self.last_preview_frame = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// The window drew a frame at `now`. It counts for the preview when a camera screen is up and a
+    /// preview picture arrived since the last such frame (the window also redraws for other reasons).
+    pub fn frame_drawn(&mut self, now: Instant) {
+        if self.camera_since.is_none() || self.preview_pictures == self.pictures_drawn {
+            return;
+        }
+        self.pictures_drawn = self.preview_pictures;
+        self.preview_frames_drawn += 1;
+        if let Some(prev) = self.last_preview_frame {
+            self.preview_gaps_ms.push((now - prev).as_secs_f64() * 1000.0);
+        }
+        self.last_preview_frame = Some(now);
+    }
+
+    /// Closes an open camera-screen interval at `now` and computes the pacing figures.
+    pub fn finish(&mut self, now: Instant) {
+        self.screen_presented(now, false);
+        if self.camera_screen_ms > 0.0 && self.preview_frames_drawn > 0 {
+            self.preview_fps = Some(self.preview_frames_drawn as f64 / (self.camera_screen_ms / 1000.0));
+        }
+        let mut gaps = self.preview_gaps_ms.clone();
+        gaps.sort_by(f64::total_cmp);
+        let pick = |q: f64| gaps.get(((gaps.len() as f64 - 1.0) * q).round() as usize).copied();
+        if !gaps.is_empty() {
+            self.preview_gap_ms_p50 = pick(0.5);
+            self.preview_gap_ms_p95 = pick(0.95);
+            self.preview_gap_ms_max = gaps.last().copied();
+        }
+    }
 }
 
 /// The process's peak resident set size in MiB (`VmHWM` of `/proc/self/status`); `None` off Linux.
@@ -169,6 +243,12 @@ pub fn run_with(opts: &RunOptions, frontend: Option<Box<dyn ui::Frontend + Send>
         Some(dir) => load_scenario(dir)?,
         None => Scenario::default(),
     };
+    if opts.autoplay.is_some() && opts.sim_frames.is_none() {
+        return Err(Unrunnable("--autoplay plays the simulated student: it needs --sim --frames".into()).into());
+    }
+    let student = opts
+        .autoplay
+        .map(|hold| super::demo::Student::holding_framing(scenario.clone(), hold));
     let simulated = matches!(devices_config.camera, CameraConfig::Sim { .. });
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -276,6 +356,7 @@ pub fn run_with(opts: &RunOptions, frontend: Option<Box<dyn ui::Frontend + Send>
         stats: opts.stats.clone(),
         last_lights_probe: None,
         frontend,
+        student,
         presented: None,
         stop,
         shared,
@@ -289,6 +370,11 @@ pub fn run_with(opts: &RunOptions, frontend: Option<Box<dyn ui::Frontend + Send>
         ready: false,
     };
     main.run(start, opts.run_for, opts.sim_hang);
+    if let Some(stats) = &opts.stats {
+        let mut st = stats.lock().unwrap_or_else(|p| p.into_inner());
+        st.sessions = main.sessions;
+        st.finish(crate::clock::monotonic());
+    }
     let _ = main.notifier.stopping();
     tracing::info!("kiosk stopping");
     Ok(())
@@ -424,6 +510,8 @@ struct MainLoop {
     stats: Option<Arc<Mutex<RunStats>>>,
     last_lights_probe: Option<Instant>,
     frontend: Option<Box<dyn ui::Frontend + Send>>,
+    /// `--autoplay`: the scripted student touching the screen.
+    student: Option<super::demo::Student>,
     /// The view the frontend was last given.
     presented: Option<ui::View>,
     stop: Arc<AtomicBool>,
@@ -461,7 +549,7 @@ impl MainLoop {
             // Inputs are sampled every iteration (buttons need it for their debouncer); the tick,
             // which polls the seat (a bus transaction on a Modbus controller), runs when the kiosk
             // or the screen has work due, or right after an input.
-            let touched = self.touches(now);
+            let touched = self.touches(now) | self.autoplay(now);
             let pressed = self.buttons(now, t);
             let scanned = self.scanner(now, t);
             self.probe_lights(now, t);
@@ -484,6 +572,9 @@ impl MainLoop {
                 self.next_tick = self.kiosk.next_wakeup(after);
                 if self.frontend.is_some() {
                     self.next_tick = self.next_tick.min(after + FRONTEND_FRAME);
+                }
+                if let Some(at) = self.student.as_ref().and_then(|s| s.next_at) {
+                    self.next_tick = self.next_tick.min(at.max(after));
                 }
             }
             if !self.ready {
@@ -629,6 +720,29 @@ impl MainLoop {
         any
     }
 
+    /// `--autoplay`: the scripted student looks at the screen and touches it when it is time.
+    /// Returns whether it touched.
+    fn autoplay(&mut self, now: Instant) -> bool {
+        use super::demo::ScreenName;
+        let Some(student) = self.student.as_mut() else {
+            return false;
+        };
+        let view = self.kiosk.session().view();
+        if let Some(screen) = view.screen_name_changed(&mut student.last_screen) {
+            student.on_new_screen(now, &screen);
+        }
+        if student.next_at.is_none_or(|at| now < at) {
+            return false;
+        }
+        let Some(intent) = student.act(now, &view.screen) else {
+            return false;
+        };
+        tracing::info!(?intent, "autoplay touch");
+        self.kiosk.input(now, Input::Ui(intent));
+        self.report_events();
+        true
+    }
+
     /// Hands the frontend the view when it changed, or when there are new pictures; returns
     /// whether it did.
     fn present(&mut self) -> bool {
@@ -639,6 +753,15 @@ impl MainLoop {
         let pictures = self.kiosk.take_pictures();
         let view = self.kiosk.session().view();
         if self.presented.as_ref() != Some(&view) || !pictures.is_empty() {
+            if let Some(stats) = &self.stats {
+                let camera = matches!(view.screen, ui::Screen::Scan | ui::Screen::Framing { .. });
+                let mut st = stats.lock().unwrap_or_else(|p| p.into_inner());
+                st.screen_presented(crate::clock::monotonic(), camera);
+                st.preview_pictures += pictures
+                    .iter()
+                    .filter(|p| matches!(p, ui::Picture::Preview(_)))
+                    .count() as u64;
+            }
             frontend.present(&view, pictures);
             self.presented = Some(view);
             return true;
