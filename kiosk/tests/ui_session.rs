@@ -34,7 +34,7 @@ use kiosk::shell::payment::{GatewayError, Order, PaymentGateway};
 use kiosk::ticket::TicketId;
 use sim_kiosk::{Rig, SimFront};
 use ui::generated::{Kiosk, ScreenKind, ServiceKind};
-use ui::slint::ComponentHandle;
+use ui::slint::{ComponentHandle, Model};
 use ui::{Intent, KioskWindow, Screen, View, adapters};
 
 const PIN: &str = "204863";
@@ -356,16 +356,47 @@ impl Ui {
         self.present(r);
     }
 
-    /// Holds a press-and-hold button for `d`: its first intent (the press) reaches the kiosk, time
-    /// passes, then the release. (The accessible action presses and releases at once; the hold is
-    /// the time between the two intents.)
+    /// Presses the one button labelled `label` with a finger (pointer events at its centre, not its
+    /// accessible action), keeps it pressed for `d` while the kiosk runs and Slint's clock advances
+    /// (press-and-hold buttons, the hidden service corner's 3 s timer), then lifts the finger. Every
+    /// intent reaches the kiosk when it is emitted.
     fn hold<C: SimFront>(&mut self, r: &mut Rig<C>, label: &str, d: Duration) {
-        let mut intents = self.touch(label).into_iter();
-        r.ui(intents.next().expect("a press"));
-        self.wait(r, d);
-        for intent in intents {
-            r.ui(intent);
+        use ui::slint::platform::{PointerEventButton, WindowEvent};
+        let found = self.buttons(label);
+        assert_eq!(
+            found.len(),
+            1,
+            "one button labelled {label:?} on {}",
+            self.screen()
+        );
+        let (at, size) = (found[0].absolute_position(), found[0].size());
+        let position = ui::slint::LogicalPosition::new(at.x + size.width / 2.0, at.y + size.height / 2.0);
+        let button = PointerEventButton::Left;
+        let window = self.window.window();
+        window.dispatch_event(WindowEvent::PointerMoved { position });
+        window.dispatch_event(WindowEvent::PointerPressed { position, button });
+        self.touches += 1;
+        let mut emitted = 0;
+        let mut deliver = |ui: &mut Ui, r: &mut Rig<C>| {
+            for intent in ui.rx.try_iter().collect::<Vec<_>>() {
+                emitted += 1;
+                r.ui(intent);
+            }
+        };
+        deliver(self, r);
+        let step = Duration::from_millis(100);
+        let mut held = Duration::ZERO;
+        while held < d {
+            self.wait(r, step);
+            i_slint_backend_testing::mock_elapsed_time(step);
+            held += step;
+            deliver(self, r);
         }
+        self.window
+            .window()
+            .dispatch_event(WindowEvent::PointerReleased { position, button });
+        deliver(self, r);
+        assert!(emitted > 0, "holding {label:?} emitted nothing");
         self.present(r);
     }
 
@@ -482,8 +513,12 @@ fn student(ui: &mut Ui) {
     ui.press(r, "确定");
     r.scan_set = "scan";
 
-    // The real ticket, but the student says the details are wrong.
+    // The real ticket: the student cancels on the bar, then comes back and says the details are wrong.
     ui.wait_for(r, "attract", secs(10));
+    ui.press(r, "触摸屏幕开始");
+    ui.wait_for(r, "confirm", secs(10));
+    ui.press(r, "取消");
+    ui.wait_for(r, "attract", secs(1));
     ui.press(r, "触摸屏幕开始");
     ui.wait_for(r, "confirm", secs(10));
     let Screen::Confirm { masked_name, .. } = r.k.session().view().screen else {
@@ -544,6 +579,10 @@ fn student(ui: &mut Ui) {
     ui.assert_reads("Shot 3/3");
     ui.press(r, "Open drafts (1)");
     ui.wait_for(r, "choose", secs(1));
+    // The draft is shown as it will be filed (the standardized photo came with the checked shot).
+    let cards: Vec<_> = ui.kiosk().get_candidates().iter().collect();
+    assert!(cards.iter().all(|c| c.has_image), "every draft has its photo");
+    assert_eq!(cards.iter().map(|c| c.shot_no).collect::<Vec<_>>(), vec![2]);
     ui.press(r, "Choose shot 2");
 
     // Pay: the QR in the window is the order's URL; the student pays, the job is filed.
@@ -600,10 +639,14 @@ fn hard_cases(ui: &mut Ui) {
     ui.wait_for(r, "scan", secs(1));
     r.k.camera_mut().unplugged = true;
     ui.wait_for(r, "out-of-service", secs(2));
-    let Screen::OutOfService { reason_zh, .. } = r.k.session().view().screen else {
+    let Screen::OutOfService {
+        reason_zh, hint_zh, ..
+    } = r.k.session().view().screen
+    else {
         panic!("not out of service")
     };
     ui.assert_reads(&reason_zh);
+    ui.assert_reads(&hint_zh);
     assert!(reason_zh.contains("摄像头"), "{reason_zh}");
     r.k.camera_mut().unplugged = false;
     ui.wait_for(r, "attract", secs(5));
@@ -631,8 +674,8 @@ fn hard_cases(ui: &mut Ui) {
         .ticket
         .to_string();
 
-    // The technician: the hidden corner, the PIN on the pad, every page.
-    ui.press(r, "service");
+    // The technician: the hidden corner held for 3 s, the PIN on the pad, every page.
+    ui.hold(r, "service", Duration::from_millis(3200));
     ui.wait_for(r, "service/pin", secs(1));
     for d in PIN.chars() {
         ui.press(r, &d.to_string());
