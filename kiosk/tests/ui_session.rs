@@ -677,10 +677,27 @@ fn hard_cases(ui: &mut Ui) {
     // The technician: the hidden corner held for 3 s, the PIN on the pad, every page.
     ui.hold(r, "service", Duration::from_millis(3200));
     ui.wait_for(r, "service/pin", secs(1));
+    // A wrong PIN is refused on the pad (and audited); the right one opens the menu.
+    for d in "111111".chars() {
+        ui.press(r, &d.to_string());
+    }
+    ui.assert_reads("密码错误");
+    assert_eq!(ui.screen(), "service/pin");
     for d in PIN.chars() {
         ui.press(r, &d.to_string());
     }
     ui.wait_for(r, "service/menu", secs(1));
+    let audit: Vec<String> =
+        r.k.store()
+            .audit_since(0, 1000)
+            .expect("audit")
+            .into_iter()
+            .map(|a| a.event)
+            .collect();
+    assert!(
+        audit.iter().any(|e| e == "service_pin_wrong") && audit.iter().any(|e| e == "service_entered"),
+        "{audit:?}"
+    );
 
     ui.press(r, "设备自检");
     ui.wait_for(r, "service/self-test", secs(1));
