@@ -32,7 +32,7 @@ use i_slint_backend_testing::{AccessibleRole, ElementHandle, ElementRoot};
 use kiosk::session::{OrderStatus, PaymentMode, PinHash};
 use kiosk::shell::payment::{GatewayError, Order, PaymentGateway};
 use kiosk::ticket::TicketId;
-use sim_kiosk::{Rig, SimFront};
+use sim_kiosk::{Rig, SimFront, fixtures};
 use ui::generated::{Kiosk, ScreenKind, ServiceKind};
 use ui::slint::{ComponentHandle, Model};
 use ui::{Intent, KioskWindow, Screen, View, adapters};
@@ -457,10 +457,6 @@ impl Ui {
             .filter_map(|g| g.decode().ok().map(|(_, text)| text))
             .collect()
     }
-}
-
-fn fixtures() -> std::path::PathBuf {
-    sim_kiosk::fixtures()
 }
 
 fn secs(s: u64) -> Duration {
