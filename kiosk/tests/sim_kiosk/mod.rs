@@ -1,6 +1,9 @@
 //! A rig shared by the shell-level tests: the real shell (`kiosk::shell::Kiosk`) with the real store,
 //! ticket verification and checks, on simulated devices showing the committed demo fixtures, stepped on
 //! a virtual timeline. Needs `scripts/setup.sh` (the shell loads the face models).
+//!
+//! `Rig::new` is the plain rig (a `SimCamera`, no payment gateway); `Rig::with` takes a payment gateway
+//! and wraps the simulated camera (in a test's fault injector, say), for tests that need either.
 
 #![allow(dead_code)]
 
@@ -8,10 +11,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use hal::sim::{PreviewFit, SimCamera, SimCameraConfig, SimLights, SimSeat, SimSeatConfig};
-use hal::{LightTable, Millis};
+use hal::{Camera, LightTable, Millis};
 use kiosk::config::KioskConfig;
 use kiosk::session::{Input, StateKind};
-use kiosk::shell::payment::NoGateway;
+use kiosk::shell::payment::{NoGateway, PaymentGateway};
 use kiosk::shell::{Kiosk, Parts};
 use kiosk::vision::analyze::Analyzer;
 
@@ -22,8 +25,20 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/demo")
 }
 
-pub struct Rig {
-    pub k: Kiosk<SimCamera, SimSeat, SimLights>,
+/// A camera the rig can stage: the simulated camera itself, or a wrapper around it.
+pub trait SimFront: Camera {
+    /// The simulated camera inside, to choose what it shows.
+    fn sim(&mut self) -> &mut SimCamera;
+}
+
+impl SimFront for SimCamera {
+    fn sim(&mut self) -> &mut SimCamera {
+        self
+    }
+}
+
+pub struct Rig<C: Camera = SimCamera> {
+    pub k: Kiosk<C, SimSeat, SimLights>,
     pub origin: Instant,
     pub now: Instant,
     /// Unix seconds at `origin`.
@@ -36,7 +51,7 @@ pub struct Rig {
 impl Rig {
     /// A kiosk on the attract screen; `edit` may change the configuration first.
     pub fn new(edit: impl FnOnce(&mut KioskConfig)) -> Rig {
-        Rig::open(tempfile::tempdir().expect("tempdir"), WALL, edit)
+        Rig::with(edit, Box::new(NoGateway), |camera| camera)
     }
 
     /// The kiosk switched off and on again `after` later, on the same data directory.
@@ -44,10 +59,28 @@ impl Rig {
         let wall = self.wall0 + i64::try_from((self.now - self.origin + after).as_secs()).unwrap();
         let Rig { k, _dir, .. } = self;
         drop(k);
-        Rig::open(_dir, wall, edit)
+        Rig::open(_dir, wall, edit, Box::new(NoGateway), |camera| camera)
+    }
+}
+
+impl<C: SimFront> Rig<C> {
+    /// A kiosk on the attract screen with `gateway` as its payment backend and the simulated camera
+    /// passed through `camera` (e.g. into a fault injector).
+    pub fn with(
+        edit: impl FnOnce(&mut KioskConfig),
+        gateway: Box<dyn PaymentGateway>,
+        camera: impl FnOnce(SimCamera) -> C,
+    ) -> Rig<C> {
+        Rig::open(tempfile::tempdir().expect("tempdir"), WALL, edit, gateway, camera)
     }
 
-    fn open(dir: tempfile::TempDir, wall: i64, edit: impl FnOnce(&mut KioskConfig)) -> Rig {
+    fn open(
+        dir: tempfile::TempDir,
+        wall: i64,
+        edit: impl FnOnce(&mut KioskConfig),
+        gateway: Box<dyn PaymentGateway>,
+        wrap: impl FnOnce(SimCamera) -> C,
+    ) -> Rig<C> {
         let fx = fixtures();
         let mut config = KioskConfig::load(&fx.join("kiosk.toml")).expect("fixture config");
         edit(&mut config);
@@ -70,8 +103,7 @@ impl Rig {
         let parts = Parts::from_config(&config, dir.path().to_path_buf(), wall).expect("config");
         let seat = SimSeat::new(SimSeatConfig::default());
         let lights = SimLights::new(LightTable::default());
-        let mut k =
-            Kiosk::new(parts, analyzer, Box::new(NoGateway), camera, seat, lights, origin).expect("kiosk");
+        let mut k = Kiosk::new(parts, analyzer, gateway, wrap(camera), seat, lights, origin).expect("kiosk");
         // The simulated camera plays still photographs, which cannot blink: as in `kiosk demo`, an
         // undetermined liveness is an advisory here (liveness itself is tested in liveness_frames.rs).
         k.set_liveness_required(false);
@@ -104,7 +136,7 @@ impl Rig {
     /// Ticks the kiosk at every wakeup it asks for until `d` of virtual time has passed, calling `each`
     /// after every tick. The camera shows the phone with the ticket on the scan screen and the seated
     /// student everywhere else (so an idle kiosk reads no code).
-    pub fn run_for(&mut self, d: Duration, mut each: impl FnMut(&mut Rig)) {
+    pub fn run_for(&mut self, d: Duration, mut each: impl FnMut(&mut Rig<C>)) {
         let end = self.now + d;
         while self.now < end {
             let showing = match self.state() {
@@ -112,8 +144,9 @@ impl Rig {
                 _ => "shots",
             };
             let t = self.millis();
-            if self.k.camera_mut().showing() != Some(showing) {
-                self.k.camera_mut().show_preview_set(showing, t).expect("set");
+            let camera = self.k.camera_mut().sim();
+            if camera.showing() != Some(showing) {
+                camera.show_preview_set(showing, t).expect("set");
             }
             self.k.tick(self.now);
             each(self);
