@@ -358,7 +358,9 @@ fn the_uploads_page_shows_a_parked_job_and_retries_it() {
     r.ui(Intent::Shoot);
     r.run_until(StateKind::Result, Duration::from_secs(10));
     r.ui(Intent::UseThis);
-    assert_eq!(r.state(), StateKind::Done, "{:?}", r.k.session().view().screen);
+    // The commit runs on the next tick, with "finishing" on the screen meanwhile.
+    assert_eq!(r.state(), StateKind::Finishing);
+    r.run_until(StateKind::Done, Duration::from_secs(1));
     // The uploader leases it and parks it as failed, as it does when the server refuses the content.
     let wall = sim_kiosk::WALL + 60;
     let jobs = r.k.store().lease_jobs("uploader-1", wall, 60, 10).unwrap();

@@ -51,8 +51,8 @@ fn previews_follow_the_camera_screens_and_shots_are_shown_then_cleared() {
         }
     });
     assert!(
-        (20..=25).contains(&shown),
-        "the scan screen at 25 frames a second: {shown}"
+        (20..=26).contains(&shown),
+        "the scan screen at the camera's 25 frames a second: {shown}"
     );
     for (w, h, len) in &sizes {
         assert!(*w <= 960 && *h <= 960, "{w}x{h}");
@@ -78,9 +78,11 @@ fn previews_follow_the_camera_screens_and_shots_are_shown_then_cleared() {
     r.run_for(Duration::from_secs(1), |r| {
         framing_previews += previews(&r.k.take_pictures()).len();
     });
+    // Every new camera frame (this rig's camera runs at 25 frames a second) goes to the screen; a
+    // one-second window can hold 26 frame starts.
     assert!(
-        (20..=25).contains(&framing_previews),
-        "framing at 25 frames a second: {framing_previews}"
+        (20..=26).contains(&framing_previews),
+        "framing at the camera's 25 frames a second: {framing_previews}"
     );
 
     // A shot: its standardized photo arrives as it would be filed.

@@ -601,7 +601,9 @@ mod tests {
 
     #[test]
     fn sensor_noise_makes_every_frame_of_a_replayed_file_differ_but_only_faintly() {
-        let still = RgbImage::from_fn(320, 240, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+        let still = RgbImage::from_fn(320, 240, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        });
         let config = SimCameraConfig {
             preview_width: 320,
             preview_height: 240,
@@ -632,7 +634,10 @@ mod tests {
             let worst = raw.iter().zip(orig).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
             assert!(worst <= 2, "at most two levels: {worst}");
             let frac = moved as f64 / raw.len() as f64;
-            assert!((0.02..0.08).contains(&frac), "about one byte in sixteen moved: {frac}");
+            assert!(
+                (0.02..0.08).contains(&frac),
+                "about one byte in sixteen moved: {frac}"
+            );
         }
     }
 }

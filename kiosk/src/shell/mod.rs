@@ -365,6 +365,12 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         std::mem::take(&mut self.pictures)
     }
 
+    /// Whether the student is in front of the camera before a shot (framing, countdown): the only time
+    /// guidance and liveness are worth computing.
+    fn before_shot(&self) -> bool {
+        matches!(self.session.state(), StateKind::Framing | StateKind::Countdown)
+    }
+
     /// Whether the current screen shows the live camera.
     fn shows_camera(&self) -> bool {
         matches!(self.session.state(), StateKind::Scan | StateKind::Framing)
@@ -432,7 +438,10 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         }
         let preview = match self.preview {
             Some(PreviewPurpose::QrScan) => Some(self.last_qr.map_or(now, |t| t + QR_EVERY)),
-            Some(PreviewPurpose::Framing) => Some(self.last_guidance.map_or(now, |t| t + GUIDANCE_EVERY)),
+            Some(PreviewPurpose::Framing) if self.before_shot() => {
+                Some(self.last_guidance.map_or(now, |t| t + GUIDANCE_EVERY))
+            }
+            Some(PreviewPurpose::Framing) => None,
             None => None,
         };
         let reconnect = (!self.supervisor.is_up(DeviceId::Camera))
@@ -465,6 +474,12 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         if self.session.poll_timeout().is_some_and(|t| t <= now) {
             let effects = self.session.handle_timeout(now);
             self.execute(now, effects);
+            if !self.deferred.is_empty() {
+                // A slow step is next (the order was paid: the job is committed): its waiting screen
+                // is presented first, and nothing (a guidance update, say) may run it early.
+                self.note_screen();
+                return;
+            }
         }
         if self.last_disk_check.is_none_or(|l| now >= l + DISK_CHECK_EVERY) {
             self.last_disk_check = Some(now);
@@ -498,7 +513,11 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
         let qr_due = !picture_due
             && self.preview == Some(PreviewPurpose::QrScan)
             && self.last_qr.is_none_or(|l| now >= l + QR_EVERY);
+        // Guidance and liveness look at the student before the shot (framing and the countdown); the
+        // session keeps the framing preview running until the student leaves, which the screens after
+        // the shot (checking, result, choose, pay) do not need analysed.
         let guidance_due = !picture_due
+            && self.before_shot()
             && self.preview == Some(PreviewPurpose::Framing)
             && self.last_guidance.is_none_or(|l| now >= l + GUIDANCE_EVERY);
         if qr_due || guidance_due || picture_due {

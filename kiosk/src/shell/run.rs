@@ -160,7 +160,10 @@ impl RunStats {
         }
         let mut gaps = self.preview_gaps_ms.clone();
         gaps.sort_by(f64::total_cmp);
-        let pick = |q: f64| gaps.get(((gaps.len() as f64 - 1.0) * q).round() as usize).copied();
+        let pick = |q: f64| {
+            gaps.get(((gaps.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+        };
         if !gaps.is_empty() {
             self.preview_gap_ms_p50 = pick(0.5);
             self.preview_gap_ms_p95 = pick(0.95);
@@ -244,7 +247,9 @@ pub fn run_with(opts: &RunOptions, frontend: Option<Box<dyn ui::Frontend + Send>
         None => Scenario::default(),
     };
     if opts.autoplay.is_some() && opts.sim_frames.is_none() {
-        return Err(Unrunnable("--autoplay plays the simulated student: it needs --sim --frames".into()).into());
+        return Err(
+            Unrunnable("--autoplay plays the simulated student: it needs --sim --frames".into()).into(),
+        );
     }
     let student = opts
         .autoplay
@@ -554,10 +559,15 @@ impl MainLoop {
             let scanned = self.scanner(now, t);
             self.probe_lights(now, t);
             if touched || pressed || scanned || !self.ready || now >= self.next_tick {
+                if touched || pressed || scanned {
+                    // What the input led to is on the screen before the tick: when that is a waiting
+                    // screen (Verifying, Finishing...), the tick is where its slow step runs.
+                    self.present();
+                }
                 self.world.update(&mut self.kiosk, t);
                 self.kiosk.tick(now);
                 self.report_events();
-                let presented = self.present();
+                self.present();
                 self.iterations += 1;
                 self.publish();
                 let after = crate::clock::monotonic();
@@ -567,7 +577,6 @@ impl MainLoop {
                     st.ticks += 1;
                     st.tick_ms_total += ms;
                     st.tick_ms_max = st.tick_ms_max.max(ms);
-                    st.presents += u64::from(presented);
                 }
                 self.next_tick = self.kiosk.next_wakeup(after);
                 if self.frontend.is_some() {
@@ -757,6 +766,7 @@ impl MainLoop {
                 let camera = matches!(view.screen, ui::Screen::Scan | ui::Screen::Framing { .. });
                 let mut st = stats.lock().unwrap_or_else(|p| p.into_inner());
                 st.screen_presented(crate::clock::monotonic(), camera);
+                st.presents += 1;
                 st.preview_pictures += pictures
                     .iter()
                     .filter(|p| matches!(p, ui::Picture::Preview(_)))
