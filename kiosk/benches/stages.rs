@@ -160,6 +160,34 @@ fn stages(c: &mut Criterion) {
             analyzer.preview(now, black_box(frame), &spec).expect("guidance")
         })
     });
+    // The liveness sample the shell takes with each guidance update (FaceMesh in the tracked crop,
+    // then Iris on both eyes), and the two together: what one guidance tick of the shell costs.
+    let mut roi = None;
+    let mut k = 0u64;
+    group.bench_function("liveness_sample", |b| {
+        b.iter(|| {
+            let frame = &frames[(k % frames.len() as u64) as usize];
+            k += 1;
+            let (sample, next) = analyzer
+                .liveness_sample(black_box(frame), k * 200, roi)
+                .expect("liveness");
+            roi = next;
+            sample
+        })
+    });
+    let mut roi = None;
+    group.bench_function("guidance_tick", |b| {
+        b.iter(|| {
+            let now = start + Duration::from_millis(200) * n as u32;
+            let frame = &frames[(n % frames.len() as u64) as usize];
+            n += 1;
+            let (sample, next) = analyzer
+                .liveness_sample(black_box(frame), n * 200, roi)
+                .expect("liveness");
+            roi = next;
+            (sample, analyzer.preview(now, black_box(frame), &spec).expect("guidance"))
+        })
+    });
     group.finish();
 }
 

@@ -92,8 +92,11 @@ pub struct RunStats {
     /// fills these; zero when headless).
     pub frames_drawn: u64,
     pub frame_gap_ms_max: f64,
-    /// From process start to the first frame drawn (cold start), when a window reports frames.
+    /// From process start to the first frame drawn (the window is up), when a window reports frames.
     pub first_frame_ms: Option<f64>,
+    /// From process start to the first frame drawn after the kiosk presented its first view (cold
+    /// start to the Attract screen: models loaded, database open, devices opened).
+    pub first_view_ms: Option<f64>,
     /// Peak resident set size of the process in MiB (Linux `VmHWM`), read when the loop ends.
     pub peak_rss_mib: Option<f64>,
     /// Frame pacing while a screen showing the live camera (Scan, Framing) was up: how long it was

@@ -30,6 +30,9 @@ pub fn run_windowed(opts: &RunOptions, process_start: std::time::Instant) -> any
             if st.frames_drawn == 0 {
                 st.first_frame_ms = Some((now - process_start).as_secs_f64() * 1000.0);
             }
+            if st.presents > 0 && st.first_view_ms.is_none() {
+                st.first_view_ms = Some((now - process_start).as_secs_f64() * 1000.0);
+            }
             st.frames_drawn += 1;
             if let Some(prev) = st.last_frame {
                 st.frame_gap_ms_max = st.frame_gap_ms_max.max((now - prev).as_secs_f64() * 1000.0);
