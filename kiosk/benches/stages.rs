@@ -185,7 +185,10 @@ fn stages(c: &mut Criterion) {
                 .liveness_sample(black_box(frame), n * 200, roi)
                 .expect("liveness");
             roi = next;
-            (sample, analyzer.preview(now, black_box(frame), &spec).expect("guidance"))
+            (
+                sample,
+                analyzer.preview(now, black_box(frame), &spec).expect("guidance"),
+            )
         })
     });
     group.finish();
