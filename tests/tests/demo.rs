@@ -119,7 +119,7 @@ fn jpeg_start_finds_encoded_photos_and_not_random_bytes() {
     buried.extend(&jpeg);
     assert!(buried.windows(11).any(jpeg_start), "a JPEG inside other bytes");
     // SOI alone, as random ciphertext produces it, is not a JPEG.
-    let mut noise = vec![0u8; 64];
+    let mut noise = [0u8; 64];
     noise[10..13].copy_from_slice(&[0xFF, 0xD8, 0xFF]);
     assert!(!noise.windows(11).any(jpeg_start));
 }
