@@ -197,6 +197,9 @@ pub struct Kiosk<C: Camera, S: Seat, L: Lights> {
     last_picture: Option<Instant>,
     /// Sequence number of the last preview frame turned into a picture (the same frame is not sent twice).
     last_picture_seq: Option<u64>,
+    /// The camera was asked again shortly after returning a frame the screen already had; once per
+    /// interval, so a camera that stops delivering new frames is not polled in a tight loop.
+    picture_retried: bool,
 }
 
 impl<C: Camera, S: Seat, L: Lights> std::fmt::Debug for Kiosk<C, S, L> {
@@ -272,6 +275,7 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             deferred: VecDeque::new(),
             last_picture: None,
             last_picture_seq: None,
+            picture_retried: false,
         };
         kiosk.restore_pin_state(now);
         let effects = kiosk.session.startup_effects();
@@ -543,13 +547,19 @@ impl<C: Camera, S: Seat, L: Lights> Kiosk<C, S, L> {
             let ok = frame.as_ref().map(|_| ()).map_err(|e| e.kind());
             self.observe(now, DeviceId::Camera, ok);
             if let Ok(frame) = frame {
-                if picture_due
-                    && !self.offer_picture(&frame)
-                    && let Some(retry) = (now + PICTURE_RETRY).checked_sub(PICTURE_EVERY)
-                {
-                    // The camera has no new frame yet: look again shortly rather than a whole
-                    // interval later, which would drop this frame from the screen.
-                    self.last_picture = Some(retry);
+                if picture_due {
+                    let new = self.offer_picture(&frame);
+                    if !new
+                        && !self.picture_retried
+                        && let Some(retry) = (now + PICTURE_RETRY).checked_sub(PICTURE_EVERY)
+                    {
+                        // The camera has no new frame yet: look again shortly rather than a whole
+                        // interval later, which would drop this frame from the screen.
+                        self.last_picture = Some(retry);
+                        self.picture_retried = true;
+                    } else {
+                        self.picture_retried = false;
+                    }
                 }
                 if qr_due {
                     self.qr.offer(&frame);
