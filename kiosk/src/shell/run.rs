@@ -141,9 +141,22 @@ impl RunStats {
         }
     }
 
-    /// The window drew a frame at `now`. It counts for the preview when a camera screen is up and a
-    /// preview picture arrived since the last such frame (the window also redraws for other reasons).
-    pub fn frame_drawn(&mut self, now: Instant) {
+    /// The window drew a frame at `now` (the process began at `process_start`). It counts for the
+    /// preview when a camera screen is up and a preview picture arrived since the last such frame
+    /// (the window also redraws for other reasons).
+    pub fn frame_drawn(&mut self, process_start: Instant, now: Instant) {
+        let since_start = (now - process_start).as_secs_f64() * 1000.0;
+        if self.frames_drawn == 0 {
+            self.first_frame_ms = Some(since_start);
+        }
+        if self.presents > 0 && self.first_view_ms.is_none() {
+            self.first_view_ms = Some(since_start);
+        }
+        self.frames_drawn += 1;
+        if let Some(prev) = self.last_frame {
+            self.frame_gap_ms_max = self.frame_gap_ms_max.max((now - prev).as_secs_f64() * 1000.0);
+        }
+        self.last_frame = Some(now);
         if self.camera_since.is_none() || self.preview_pictures == self.pictures_drawn {
             return;
         }

@@ -27,18 +27,7 @@ pub fn run_windowed(opts: &RunOptions, process_start: std::time::Instant) -> any
         let frame = move || {
             let now = crate::clock::monotonic();
             let mut st = stats.lock().unwrap_or_else(|p| p.into_inner());
-            if st.frames_drawn == 0 {
-                st.first_frame_ms = Some((now - process_start).as_secs_f64() * 1000.0);
-            }
-            if st.presents > 0 && st.first_view_ms.is_none() {
-                st.first_view_ms = Some((now - process_start).as_secs_f64() * 1000.0);
-            }
-            st.frames_drawn += 1;
-            if let Some(prev) = st.last_frame {
-                st.frame_gap_ms_max = st.frame_gap_ms_max.max((now - prev).as_secs_f64() * 1000.0);
-            }
-            st.last_frame = Some(now);
-            st.frame_drawn(now);
+            st.frame_drawn(process_start, now);
         };
         count_frames(&window, frame);
     }
