@@ -153,7 +153,7 @@ impl Analyzer {
         let t2 = clock::monotonic();
         times.landmarks_ms = ms(t2 - t1);
 
-        let backdrop = Backdrop::new(spec.background.rgb);
+        let backdrop = Backdrop::observed(img, spec.background.rgb);
         let head = main.map(|face| measure_head(img, &face, landmarks.as_ref(), &backdrop));
         let plan = head.map(|h| match h.hair_top_y {
             Some(hair_top_y) => plan_crop(
@@ -445,7 +445,12 @@ fn raw_guidance(
         g.lines
             .push(line("画面中只能有您一人", "Only you may be in the picture"));
     }
-    let head = measure_head(preview, main, None, &Backdrop::new(spec.background.rgb));
+    let head = measure_head(
+        preview,
+        main,
+        None,
+        &Backdrop::observed(preview, spec.background.rgb),
+    );
     if head.roll_deg.abs() > spec.pose.max_roll_deg {
         g.lines.push(line("请摆正头部", "Please hold your head level"));
     }

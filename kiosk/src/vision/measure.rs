@@ -782,10 +782,17 @@ fn backdrop_and_clothing(
     // shoulder width: beside a narrow or turned torso that would be the backdrop itself (a white shirt
     // on a turned body read 0.27 "like the backdrop" over +-0.9 face widths).
     let chin = lm.point(idx::CHIN);
-    let (ty0, ty1) = (chin.y as f64 + 0.35 * fw, y1);
+    let (mut ty0, mut ty1) = (chin.y as f64 + 0.35 * fw, y1);
     let (tx0, tx1) = (chin.x as f64 - 0.6 * fw, chin.x as f64 + 0.6 * fw);
     if ty1 - ty0 < 0.1 * fw {
-        return;
+        // The chest is below the crop (a face too large or too low to place): judge the collar and
+        // shoulders that the frame does show, from just under the chin to the frame's bottom. The neck
+        // in that band reads as "not backdrop", which a blue top still outweighs (0.4-1.0 against a
+        // limit of 0.2-0.35). Without even that much below the chin, the clothing is undetermined.
+        (ty0, ty1) = (chin.y as f64 + 0.12 * fw, h as f64);
+        if ty1 - ty0 < 0.06 * fw {
+            return;
+        }
     }
     let (mut n, mut like) = (0u32, 0u32);
     let st = (fw / 60.0).max(1.0);
