@@ -412,15 +412,20 @@ fn eyes_and_mouth(img: &RgbImage, lm: &Landmarks468, fw: f64, m: &mut FaceMeasur
     m.mouth_dark_frac = Some(dark as f64 / outer.len() as f64);
 }
 
+/// How far below the eye corners the focus band reaches, in face widths: the lower lids and the
+/// creases under them, not the smooth cheeks (which down to the nose tip made sensor noise and JPEG
+/// blocks most of the measure; a sharp face filmed small read as blurred as one out of focus).
+const SHARPNESS_BELOW_EYES: f64 = 0.2;
+
 /// Focus around the eyes at the output's scale: the mean absolute Laplacian over the mean absolute
 /// gradient. Both grow with contrast, so the ratio follows only how fine the edges are.
 fn sharpness(img: &RgbImage, lm: &Landmarks468, fw: f64, out_scale: f64) -> Option<f64> {
     let (re, le) = (lm.point(33), lm.point(263));
     let brow_y = lm.point(idx::BROW_RIGHT).y.min(lm.point(idx::BROW_LEFT).y) as f64;
-    let nose_y = lm.point(idx::NOSE_TIP).y as f64;
+    let eye_y = re.y.max(le.y) as f64;
     let x0 = re.x.min(le.x) as f64 - 0.08 * fw;
     let x1 = re.x.max(le.x) as f64 + 0.08 * fw;
-    let (y0, y1) = (brow_y - 0.05 * fw, nose_y);
+    let (y0, y1) = (brow_y - 0.05 * fw, eye_y + SHARPNESS_BELOW_EYES * fw);
     let (w, h) = img.dimensions();
     if x0 < 0.0 || y0 < 0.0 || x1 >= w as f64 || y1 >= h as f64 || x1 - x0 < 16.0 || y1 - y0 < 8.0 {
         return None;
@@ -430,27 +435,15 @@ fn sharpness(img: &RgbImage, lm: &Landmarks468, fw: f64, out_scale: f64) -> Opti
     if ow < 12 || oh < 8 {
         return None;
     }
-    // Area-average into the output grid so the measure sees what the filed photo will show.
-    let mut g = vec![0.0f64; ow * oh];
-    let step = 1.0 / s;
-    for oy in 0..oh {
-        for ox in 0..ow {
-            let (sx0, sy0) = (x0 + ox as f64 * step, y0 + oy as f64 * step);
-            let (mut acc, mut n) = (0.0, 0u32);
-            let mut yy = sy0;
-            while yy < sy0 + step {
-                let mut xx = sx0;
-                while xx < sx0 + step {
-                    let p = img.get_pixel(xx as u32, yy as u32).0;
-                    acc += 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64;
-                    n += 1;
-                    xx += 1.0;
-                }
-                yy += 1.0;
-            }
-            g[oy * ow + ox] = acc / n.max(1) as f64;
-        }
-    }
+    // Resampled with the standardized photo's own filter (Catmull-Rom), so the measure sees what the
+    // filed photo will show. An area average instead blurs a reduction close to 1 (each output pixel
+    // straddling two source pixels): a sharp face filmed small, reduced by 0.96, read as out of focus.
+    let region = (x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32);
+    let small = super::standardize::resize_region(img, region, ow as u32, oh as u32);
+    let g: Vec<f64> = small
+        .pixels()
+        .map(|p| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64)
+        .collect();
     let (mut lap, mut grad) = (0.0, 0.0);
     for y in 1..oh - 1 {
         for x in 1..ow - 1 {
