@@ -143,3 +143,28 @@ fn clothing_below_a_low_crop_is_judged_from_the_shoulders_the_frame_shows() {
     assert_ne!(clothing, CheckStatus::Pass, "a top like the backdrop: {v:?}");
     assert!(v.unwrap() >= 0.2, "{v:?}");
 }
+
+#[test]
+fn a_fogged_lens_fails_dynamic_range_and_a_clear_one_passes() {
+    let spec = PhotoSpec::builtin_by_id(DEFAULT_SPEC).unwrap();
+    let mut a = analyzer();
+    let clean = a.analyze(&still(), &spec).unwrap();
+    let (status_clean, bits_clean) = status(&clean, "dynamic_range");
+    assert_eq!(status_clean, CheckStatus::Pass, "{bits_clean:?}");
+
+    // Fog: every level pulled most of the way to a light grey, as a misted lens or a veil of flare
+    // does. The face keeps its place and shape (still found and placed) but holds a handful of tones.
+    let mut fog = still();
+    for p in fog.pixels_mut() {
+        p.0 = p.0.map(|c| (170.0 + (c as f64 - 170.0) * 0.08).round() as u8);
+    }
+    let r = a.analyze(&fog, &spec).unwrap();
+    let (status_fog, bits_fog) = status(&r, "dynamic_range");
+    eprintln!("dynamic range: clear {bits_clean:?} bits, fogged {bits_fog:?} bits");
+    assert_eq!(
+        status_fog,
+        CheckStatus::Fail,
+        "{bits_fog:?} bits (clear: {bits_clean:?})"
+    );
+    assert!(!r.verdict.passed());
+}

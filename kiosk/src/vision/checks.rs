@@ -399,6 +399,24 @@ pub fn face_checks(verdict: &mut Verdict, m: Option<&FaceMeasures>, spec: &Photo
         },
     ));
     v.push(graded(
+        "dynamic_range",
+        g(m.dynamic_range_bits, c.dynamic_range_bits, Better::Higher),
+        m.dynamic_range_bits,
+        format!("bits {}", band_text(c.dynamic_range_bits, Better::Higher)),
+        &Texts {
+            ok: ("面部明暗层次正常", "The face shows a full range of tones"),
+            bad: (
+                "面部灰暗发平，层次不足",
+                "The face looks flat or foggy (too few tones)",
+            ),
+            unsure: ("面部明暗层次可能不足", "The face may look flat"),
+            fix: (
+                "请联系工作人员检查镜头和灯光",
+                "Please ask the staff to check the lens and the lights",
+            ),
+        },
+    ));
+    v.push(graded(
         "illumination_uniformity",
         g(m.cheek_ratio, c.cheek_ratio, Better::Lower),
         m.cheek_ratio,

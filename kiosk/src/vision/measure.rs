@@ -79,6 +79,10 @@ pub struct FaceMeasures {
     pub sharpness: Option<f64>,
     /// Camera exposure from the backdrop against the spec colour, EV (linear light).
     pub exposure_ev: Option<f64>,
+    /// Dynamic range of the face: entropy of the histogram of its 8-bit luma over the whole face oval
+    /// (features included), in bits (ISO/IEC 29794-5's measure; 8 is the most a histogram can hold).
+    /// A foggy lens, flat light or an exposure error squeezes the face into few tones.
+    pub dynamic_range_bits: Option<f64>,
     /// Fraction of skin pixels clipped (any channel >= 250) and crushed (luma <= 10).
     pub skin_clipped: Option<f64>,
     pub skin_crushed: Option<f64>,
@@ -461,6 +465,21 @@ fn sharpness(img: &RgbImage, lm: &Landmarks468, fw: f64, out_scale: f64) -> Opti
     if grad <= 1e-6 { None } else { Some(lap / grad) }
 }
 
+/// Shannon entropy of a histogram, in bits.
+fn entropy_bits(hist: &[u32]) -> f64 {
+    let n: f64 = hist.iter().map(|&c| c as f64).sum();
+    if n <= 0.0 {
+        return 0.0;
+    }
+    hist.iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
 /// Skin statistics on the face oval without eyes, brows and mouth: clipping, crushing, cheek light,
 /// specular hot spots and red eye.
 fn skin(img: &RgbImage, lm: &Landmarks468, fw: f64, m: &mut FaceMeasures) {
@@ -481,14 +500,21 @@ fn skin(img: &RgbImage, lm: &Landmarks468, fw: f64, m: &mut FaceMeasures) {
     }
     let mut px = Vec::new();
     let mut coords = Vec::new();
+    // Luma histogram of the whole oval, eyes, brows and mouth included, for the dynamic range.
+    let mut hist = [0u32; 256];
     let mut y = y0.max(0.0) as u32;
     while (y as f64) <= y1.min(h as f64 - 1.0) {
         let mut x = x0.max(0.0) as u32;
         while (x as f64) <= x1.min(w as f64 - 1.0) {
             let (fx, fy) = (x as f64 + 0.5, y as f64 + 0.5);
-            if inside(&oval, fx, fy) && !holes.iter().any(|p| inside(p, fx, fy)) {
-                px.push(img.get_pixel(x, y).0);
-                coords.push((fx, fy));
+            if inside(&oval, fx, fy) {
+                let p = img.get_pixel(x, y).0;
+                let l = 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64;
+                hist[(l.round() as usize).min(255)] += 1;
+                if !holes.iter().any(|q| inside(q, fx, fy)) {
+                    px.push(p);
+                    coords.push((fx, fy));
+                }
             }
             x += step;
         }
@@ -497,6 +523,7 @@ fn skin(img: &RgbImage, lm: &Landmarks468, fw: f64, m: &mut FaceMeasures) {
     if px.len() < 100 {
         return;
     }
+    m.dynamic_range_bits = Some(entropy_bits(&hist));
     let n = px.len() as f64;
     // Clipped in any channel: warm skin saturating in red alone counts too (it loses detail), which is
     // why the band allows a little of it.

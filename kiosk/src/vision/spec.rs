@@ -84,6 +84,8 @@ pub struct ChecksSpec {
     pub sharpness: [f64; 2],
     /// |EV| of the exposure measured on the backdrop, lower is better.
     pub exposure_ev: [f64; 2],
+    /// Entropy of the face's luma histogram in bits (dynamic range), higher is better.
+    pub dynamic_range_bits: [f64; 2],
     /// Fraction of clipped skin, lower is better.
     pub skin_clipped: [f64; 2],
     /// Fraction of crushed (near-black) skin, lower is better.
@@ -252,6 +254,7 @@ impl PhotoSpec {
             ("teeth", c.teeth),
             ("sharpness", c.sharpness),
             ("exposure_ev", c.exposure_ev),
+            ("dynamic_range_bits", c.dynamic_range_bits),
             ("skin_clipped", c.skin_clipped),
             ("skin_crushed", c.skin_crushed),
             ("cheek_ratio", c.cheek_ratio),
