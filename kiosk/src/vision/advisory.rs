@@ -133,6 +133,35 @@ pub fn hair_over_brows(img: &RgbImage, lm: &Landmarks468, fw: f64) -> Option<f64
     (total >= 30).then(|| dark as f64 / total as f64)
 }
 
+/// Hair over the ears: beside each cheek edge (FaceMesh 234 and 454, the face oval at the ears), from
+/// 0.02 to 0.14 face widths outwards and from the eye line to the nose tip, the fraction of pixels much
+/// darker than the cheeks (< 0.3x), as dark hair is; the larger of the two sides. A visible ear reads
+/// as skin, a bare neck and backdrop behind it as neither. Blond or grey hair is not seen (as for the
+/// brows), which is one reason this only ever advises.
+pub fn hair_over_ears(img: &RgbImage, lm: &Landmarks468, fw: f64) -> Option<f64> {
+    let skin = cheek_lum(img, lm, fw)?;
+    let nose = lm.point(idx::NOSE_TIP);
+    let eye_y = (lm.point(33).y + lm.point(263).y) as f64 / 2.0;
+    let (y0, y1) = (eye_y, nose.y as f64);
+    if y1 - y0 < 4.0 {
+        return None;
+    }
+    let mut worst: Option<f64> = None;
+    for cheek in [idx::CHEEK_RIGHT, idx::CHEEK_LEFT] {
+        let c = lm.point(cheek);
+        let out = if c.x < nose.x { -1.0 } else { 1.0 };
+        let (a, b) = (c.x as f64 + out * 0.02 * fw, c.x as f64 + out * 0.14 * fw);
+        let px = box_pixels(img, (a.min(b), y0, a.max(b), y1), 1);
+        if px.len() < 30 {
+            continue;
+        }
+        let dark = px.iter().filter(|&&p| (luma_lin(p) as f64) < 0.3 * skin).count();
+        let f = dark as f64 / px.len() as f64;
+        worst = Some(worst.map_or(f, |w: f64| w.max(f)));
+    }
+    worst
+}
+
 /// A head covering: between the top of the head and the top of the forehead, over the middle of the
 /// head, the fraction of pixels that look like fabric rather than hair or skin: light and colourless
 /// (a white cap, a scarf) or strongly coloured. Grey or blond hair reads as light too, which is why this

@@ -584,6 +584,20 @@ pub fn extra_checks(verdict: &mut Verdict, m: Option<&FaceMeasures>, spec: &Phot
             ),
         },
     ));
+    v.push(advisory(
+        "hair_over_ears",
+        m.hair_over_ears,
+        c.hair_over_ears,
+        &Texts {
+            ok: ("耳朵露出", "Ears are visible"),
+            bad: ("头发可能遮挡耳朵", "Hair may cover the ears"),
+            unsure: ("无法确认耳朵露出", "Cannot confirm the ears are visible"),
+            fix: (
+                "请将头发拨到耳后，露出耳朵",
+                "Please tuck your hair behind your ears",
+            ),
+        },
+    ));
     // Head covering and jewellery are measured (FaceMeasures::head_covering, ::jewellery) but not
     // checked: on the corpora the head-covering measure reads the same on a cap (hopper 0.23-0.37) as on
     // bare hair (dinielle 0.25-0.36), and the jewellery glints read white collars (hopper, samlion) and
@@ -628,9 +642,10 @@ mod tests {
             gaze: Some(-c.gaze[0] / 2.0),
             glasses_glare: Some(0.0),
             hair_over_brows: Some(0.0),
+            hair_over_ears: Some(0.0),
             ..FaceMeasures::default()
         };
-        for id in ["gaze", "glasses_glare", "hair_over_brows"] {
+        for id in ["gaze", "glasses_glare", "hair_over_brows", "hair_over_ears"] {
             assert_eq!(status(&ok, id), CheckStatus::Pass, "{id}");
             assert_eq!(
                 status(&FaceMeasures::default(), id),
@@ -642,6 +657,7 @@ mod tests {
             gaze: Some(-c.gaze[1]),
             glasses_glare: Some(c.glasses_glare[1]),
             hair_over_brows: Some(c.hair_over_brows + 0.1),
+            hair_over_ears: Some(c.hair_over_ears + 0.1),
             ..FaceMeasures::default()
         };
         assert_eq!(
@@ -652,6 +668,11 @@ mod tests {
         assert_eq!(status(&bad, "glasses_glare"), CheckStatus::Fail);
         assert_eq!(
             status(&bad, "hair_over_brows"),
+            CheckStatus::Advisory,
+            "only advises"
+        );
+        assert_eq!(
+            status(&bad, "hair_over_ears"),
             CheckStatus::Advisory,
             "only advises"
         );

@@ -106,6 +106,8 @@ pub struct FaceMeasures {
     pub glasses_glare: Option<f64>,
     /// Fraction of the band above the brows that is dark like hair.
     pub hair_over_brows: Option<f64>,
+    /// Fraction of the bands beside the cheeks at ear height that is dark like hair (the larger side).
+    pub hair_over_ears: Option<f64>,
     /// Fraction of the head above the forehead that looks like fabric (white/grey or vivid).
     pub head_covering: Option<f64>,
     /// Fraction of the earlobe and neck regions that are specular glints.
@@ -311,6 +313,7 @@ pub fn measure_face(
     }
     backdrop_and_clothing(img, lm, crop, fw, reference, backdrop_rgb, &mut m);
     m.hair_over_brows = super::advisory::hair_over_brows(img, lm, fw);
+    m.hair_over_ears = super::advisory::hair_over_ears(img, lm, fw);
     m.head_covering = super::advisory::head_covering(img, lm, fw, hair_top_y);
     m.jewellery = super::advisory::jewellery(img, lm, fw);
     m

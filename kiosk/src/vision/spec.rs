@@ -109,6 +109,8 @@ pub struct ChecksSpec {
     /// Advisory limit (never blocks): at or below passes, above is an advisory. Fraction of the band
     /// above the brows that is dark like hair.
     pub hair_over_brows: f64,
+    /// Advisory limit: fraction of the bands beside the cheeks at ear height that is dark like hair.
+    pub hair_over_ears: f64,
 }
 
 /// Limits of the liveness tracker over the framing preview (see [`crate::vision::liveness`]).
