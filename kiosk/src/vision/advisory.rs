@@ -1,5 +1,5 @@
 //! Measures for the checks beyond the labelled corpora's ids: gaze, glare on glasses, and the advisory
-//! cues (hair over the eyebrows, a head covering, jewellery).
+//! cues (hair over the eyebrows or the ears, a head covering, jewellery).
 //!
 //! Like [`super::measure`], everything here measures and nothing decides: the bands are the spec's
 //! `[checks]` table and the grading is in [`super::checks`]. There are no labels for these in the

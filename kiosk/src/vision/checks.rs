@@ -534,7 +534,7 @@ fn advisory(id: &'static str, value: Option<f64>, limit: f64, t: &Texts) -> Chec
     graded(id, status, value, format!("advisory above {limit}"), t)
 }
 
-/// Gaze, glare on glasses and the hair-over-the-brows advisory.
+/// Gaze, glare on glasses and the advisories for hair over the brows and over the ears.
 pub fn extra_checks(verdict: &mut Verdict, m: Option<&FaceMeasures>, spec: &PhotoSpec) {
     let empty = FaceMeasures::default();
     let m = m.unwrap_or(&empty);
