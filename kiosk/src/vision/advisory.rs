@@ -4,7 +4,7 @@
 //! Like [`super::measure`], everything here measures and nothing decides: the bands are the spec's
 //! `[checks]` table and the grading is in [`super::checks`]. There are no labels for these in the
 //! corpora, so the measures are deliberately simple and their bands were set from the corpora's
-//! distributions (docs/checks.md says which images read what); the three advisory ones never block.
+//! distributions (docs/checks.md says which images read what); the advisory ones never block.
 
 use image::RgbImage;
 
