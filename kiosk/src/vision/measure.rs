@@ -420,8 +420,8 @@ fn eyes_and_mouth(img: &RgbImage, lm: &Landmarks468, fw: f64, m: &mut FaceMeasur
 }
 
 /// How far below the eye corners the focus band reaches, in face widths: the lower lids and the
-/// creases under them, not the smooth cheeks (which down to the nose tip made sensor noise and JPEG
-/// blocks most of the measure; a sharp face filmed small read as blurred as one out of focus).
+/// creases under them, not the smooth cheeks down to the nose tip, where sensor noise and JPEG blocks
+/// are most of what there is to measure (a small effect on the corpora: 0.01-0.02 of the ratio).
 const SHARPNESS_BELOW_EYES: f64 = 0.2;
 
 /// Focus around the eyes at the output's scale: the mean absolute Laplacian over the mean absolute
