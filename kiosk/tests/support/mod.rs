@@ -1,6 +1,6 @@
-//! Set-up shared by the upload-queue tests (`queue_admin`, `uploader_loop`): a store and sealing spool
-//! in a temp dir, a completed ticket with its upload job, a scripted upload target, and the uploader's
-//! virtual clock.
+//! Set-up shared by the upload-queue tests (`outbox_lease`, `queue_admin`, `uploader_loop`): a store
+//! and sealing spool in a temp dir, a completed ticket with its upload job, a scripted upload target,
+//! and the uploader's virtual clock.
 //!
 //! Each test file includes this module with `mod support;`, so every test binary has its own copy,
 //! the virtual clock `NOW` included.
