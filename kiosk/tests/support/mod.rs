@@ -1,6 +1,6 @@
-//! Set-up shared by the upload-queue tests (`outbox_lease`, `queue_admin`, `uploader_loop`): a store
-//! and sealing spool in a temp dir, a completed ticket with its upload job, a scripted upload target,
-//! and the uploader's virtual clock.
+//! Set-up shared by the queue, uploader and operator-API tests (`ops_api`, `ops_queue`, `outbox_lease`,
+//! `queue_admin`, `uploader_loop`): a store and sealing spool in a temp dir, a completed ticket with its
+//! upload job, a scripted upload target, the uploader's virtual clock, and the API's TLS and tokens.
 //!
 //! Each test file includes this module with `mod support;`, so every test binary has its own copy,
 //! the virtual clock `NOW` included.
@@ -9,11 +9,12 @@
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use kiosk::ops::auth::{ApiConfig, Scope, TokenConfig, token_hash};
 use kiosk::outbox::{Backoff, Delivery, DeliveryError, Spool, Target, Throttle, UploadSettings};
 use kiosk::store::{CheckRow, Job, JobFile, JobId, NewJob, ShotCheck, Store};
 use kiosk::ticket::{Ticket, TicketId};
@@ -158,4 +159,44 @@ pub fn enqueue_sealed(
     let shot = pass_one_shot(store, &t, at);
     let sealed = spool.seal_job_files(&t.id.to_string(), files).unwrap();
     file_job(store, t.id, shot, sealed, at)
+}
+
+/// The operator API's read token (`fleet`) and admin token (`ops`).
+pub const READ: &str = "read-token-0123456789abcdef";
+pub const ADMIN: &str = "admin-token-0123456789abcdef";
+
+/// A self-signed TLS certificate for `names`, written to `dir/api.crt` and `dir/api.key`.
+pub fn write_cert(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf) {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let ck = rcgen::generate_simple_self_signed(names).unwrap();
+    let cert = dir.join("api.crt");
+    let key = dir.join("api.key");
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    (cert, key)
+}
+
+/// API settings on an ephemeral loopback port with the `READ` and `ADMIN` tokens, locking out after
+/// 5 bad tokens in 60 s.
+pub fn api_config(cert: PathBuf, key: PathBuf, utc_offset_secs: i64) -> ApiConfig {
+    ApiConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cert,
+        key,
+        tokens: vec![
+            TokenConfig {
+                name: "fleet".into(),
+                scope: Scope::Read,
+                sha256: token_hash(READ),
+            },
+            TokenConfig {
+                name: "ops".into(),
+                scope: Scope::Admin,
+                sha256: token_hash(ADMIN),
+            },
+        ],
+        max_failures: 5,
+        failure_window_secs: 60,
+        utc_offset_secs,
+    }
 }
