@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kiosk::ops::api::{self, ApiContext};
-use kiosk::ops::auth::{ApiConfig, Scope, TokenConfig, token_hash};
 use kiosk::ops::client::Client;
 use kiosk::ops::logs::{LogStore, StoreLayer};
 use kiosk::ops::redact::Pii;
@@ -18,8 +17,8 @@ use kiosk::store::Store;
 use kiosk::ticket::{Ticket, TicketId};
 use serde_json::json;
 
-const READ: &str = "read-token-0123456789abcdef";
-const ADMIN: &str = "admin-token-0123456789abcdef";
+mod support;
+use support::{ADMIN, READ};
 
 struct Rig {
     _dir: tempfile::TempDir,
@@ -27,15 +26,6 @@ struct Rig {
     cert: std::path::PathBuf,
     store: Arc<Store>,
     logs: Arc<LogStore>,
-}
-
-fn write_cert(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    let cert = dir.join("api.crt");
-    let key = dir.join("api.key");
-    std::fs::write(&cert, ck.cert.pem()).unwrap();
-    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-    (cert, key)
 }
 
 fn ticket(n: u8) -> Ticket {
@@ -57,7 +47,7 @@ fn ticket(n: u8) -> Ticket {
 
 fn rig() -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = write_cert(dir.path());
+    let (cert, key) = support::write_cert(dir.path(), &["127.0.0.1", "localhost"]);
     let store = Arc::new(Store::open(dir.path().join("kiosk.db")).unwrap());
     let logs = Arc::new(LogStore::open(&dir.path().join("logs.sqlite"), 10_000).unwrap());
     let (shared, commands) = Shared::new(Status {
@@ -100,26 +90,7 @@ fn rig() -> Rig {
             }
         }
     });
-    let config = ApiConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        cert: cert.clone(),
-        key,
-        tokens: vec![
-            TokenConfig {
-                name: "fleet".into(),
-                scope: Scope::Read,
-                sha256: token_hash(READ),
-            },
-            TokenConfig {
-                name: "ops".into(),
-                scope: Scope::Admin,
-                sha256: token_hash(ADMIN),
-            },
-        ],
-        max_failures: 5,
-        failure_window_secs: 60,
-        utc_offset_secs: 8 * 3600,
-    };
+    let config = support::api_config(cert.clone(), key, 8 * 3600);
     let ctx = ApiContext {
         store: store.clone(),
         logs: Some(logs.clone()),

@@ -7,16 +7,14 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use kiosk::ops::api::{self, ApiContext};
-use kiosk::ops::auth::{ApiConfig, Scope, TokenConfig, token_hash};
 use kiosk::ops::client::Client;
 use kiosk::ops::{Shared, Status};
 use kiosk::outbox::Spool;
-use kiosk::store::{CheckRow, JobId, JobState, NewJob, ShotCheck, Store};
-use kiosk::ticket::{Ticket, TicketId};
+use kiosk::store::{JobId, JobState, Store};
 use serde_json::json;
 
-const READ: &str = "read-token-0123456789abcdef";
-const ADMIN: &str = "admin-token-0123456789abcdef";
+mod support;
+use support::{ADMIN, READ};
 
 struct Rig {
     dir: tempfile::TempDir,
@@ -28,39 +26,15 @@ struct Rig {
 
 fn rig() -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
-    let cert = dir.path().join("api.crt");
-    let key = dir.path().join("api.key");
-    std::fs::write(&cert, ck.cert.pem()).unwrap();
-    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let (cert, key) = support::write_cert(dir.path(), &["127.0.0.1"]);
     let store = Arc::new(Store::open(dir.path().join("kiosk.db")).unwrap());
-    let recipient = age::x25519::Identity::generate().to_public().to_string();
-    let spool = Spool::new(dir.path().join("spool"), &[recipient]).unwrap();
+    let spool = support::sealing_spool(dir.path());
     let (shared, _commands) = Shared::new(Status {
         state: "Attract".into(),
         ready: true,
         ..Status::default()
     });
-    let config = ApiConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        cert: cert.clone(),
-        key,
-        tokens: vec![
-            TokenConfig {
-                name: "fleet".into(),
-                scope: Scope::Read,
-                sha256: token_hash(READ),
-            },
-            TokenConfig {
-                name: "ops".into(),
-                scope: Scope::Admin,
-                sha256: token_hash(ADMIN),
-            },
-        ],
-        max_failures: 5,
-        failure_window_secs: 60,
-        utc_offset_secs: 0,
-    };
+    let config = support::api_config(cert.clone(), key, 0);
     let ctx = ApiContext {
         store: store.clone(),
         logs: None,
@@ -86,48 +60,7 @@ impl Rig {
     /// A completed ticket `n` with its job and sealed files, created `age_secs` ago.
     fn enqueue(&self, n: u8, age_secs: i64) -> JobId {
         let at = kiosk::clock::unix_now() - age_secs;
-        let id = TicketId([n; 16]);
-        let t = Ticket {
-            id,
-            student_no: "s".into(),
-            masked_name: "m".into(),
-            school: "u".into(),
-            id_last4: "0000".into(),
-            site: "*".into(),
-            photo_types: vec!["chsi-graduate".into()],
-            shots_allowed: 3,
-            paid: true,
-            issued_at: at - 60,
-            expires_at: at + 86_400,
-            key_id: 1,
-        };
-        self.store.admit_ticket(&t, at).unwrap().unwrap();
-        let session = self.store.begin_session(at).unwrap();
-        let shot = self.store.consume_shot(&id, session, at).unwrap();
-        let rows = [CheckRow {
-            id: "pose".into(),
-            status: "pass".into(),
-            value: None,
-        }];
-        let check = ShotCheck {
-            passed: true,
-            liveness_failed: false,
-            record_json: "{}",
-            per_check: &rows,
-        };
-        self.store.record_check(&id, shot, &check, at).unwrap();
-        let files = self
-            .spool
-            .seal_job_files(&id.to_string(), &[("standardized", b"jpeg")])
-            .unwrap();
-        let job = NewJob {
-            ticket: id,
-            shot_no: shot,
-            spec_id: "chsi-graduate".into(),
-            files,
-            meta_json: "{}".into(),
-        };
-        self.store.enqueue_and_complete(&job, at).unwrap()
+        support::enqueue_sealed(&self.store, &self.spool, n, at, at, &[("standardized", b"jpeg")])
     }
 
     /// Takes job `id` through a lease to acked (`ack`) or failed.

@@ -6,61 +6,23 @@
 
 use std::path::PathBuf;
 
-use kiosk::store::{CheckRow, JobFile, JobId, JobState, NewJob, ShotCheck, Store};
-use kiosk::ticket::{Ticket, TicketId};
+use kiosk::store::{JobFile, JobId, JobState, Store};
 
-const T0: i64 = 1_780_000_000;
+mod support;
+use support::{T0, temp_store as open};
 
+/// A completed ticket `n` (valid from T0) whose job, at `now`, names one spool file that does not
+/// exist: this file tests the store alone.
 fn enqueue(store: &Store, n: u8, now: i64) -> JobId {
-    let id = TicketId([n; 16]);
-    let t = Ticket {
-        id,
-        student_no: "s".into(),
-        masked_name: "m".into(),
-        school: "u".into(),
-        id_last4: "0000".into(),
-        site: "*".into(),
-        photo_types: vec!["chsi-graduate".into()],
-        shots_allowed: 3,
-        paid: true,
-        issued_at: T0 - 60,
-        expires_at: T0 + 86_400,
-        key_id: 1,
-    };
-    store.admit_ticket(&t, now).unwrap().unwrap();
-    let session = store.begin_session(now).unwrap();
-    let shot = store.consume_shot(&id, session, now).unwrap();
-    let rows = [CheckRow {
-        id: "pose".into(),
-        status: "pass".into(),
-        value: None,
+    let t = support::ticket(n, T0);
+    let shot = support::pass_one_shot(store, &t, now);
+    let files = vec![JobFile {
+        role: "standardized".into(),
+        path: PathBuf::from(format!("/spool/{n}/standardized.age")),
+        sha256: "a".repeat(64),
+        size: 10,
     }];
-    let check = ShotCheck {
-        passed: true,
-        liveness_failed: false,
-        record_json: "{}",
-        per_check: &rows,
-    };
-    store.record_check(&id, shot, &check, now).unwrap();
-    let job = NewJob {
-        ticket: id,
-        shot_no: shot,
-        spec_id: "chsi-graduate".into(),
-        files: vec![JobFile {
-            role: "standardized".into(),
-            path: PathBuf::from(format!("/spool/{n}/standardized.age")),
-            sha256: "a".repeat(64),
-            size: 10,
-        }],
-        meta_json: "{}".into(),
-    };
-    store.enqueue_and_complete(&job, now).unwrap()
-}
-
-fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("kiosk.sqlite")).unwrap();
-    (dir, store)
+    support::file_job(store, t.id, shot, files, now)
 }
 
 #[test]

@@ -2,103 +2,20 @@
 //! file with real sealed spool files: a retried job is delivered by the real uploader loop, a job that
 //! is not acknowledged is never purged whatever the window, and every action is audited.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use kiosk::outbox::{Backoff, Delivery, DeliveryError, Spool, Target, Throttle, UploadSettings, Uploader};
-use kiosk::store::{CheckRow, Job, JobId, JobState, NewJob, ShotCheck, Store, StoreError};
-use kiosk::ticket::{Ticket, TicketId};
+use kiosk::outbox::{DeliveryError, Uploader};
+use kiosk::store::{Job, JobId, JobState, Store, StoreError};
+use kiosk::ticket::TicketId;
 
-const T0: i64 = 1_780_000_000;
-/// The virtual clock the uploader reads; only the uploader test moves it.
-static NOW: AtomicI64 = AtomicI64::new(T0);
+mod support;
+// Only the uploader test moves the virtual clock `NOW`.
+use support::{NOW, PHOTO_AND_RECORD, Scripted, StoreRig as Rig, T0, now, store_rig as rig, upload_settings};
 
-fn now() -> i64 {
-    NOW.load(Ordering::SeqCst)
-}
-
-/// Answers from a script, then success; records what it was asked.
-#[derive(Default)]
-struct Scripted {
-    script: Mutex<VecDeque<Result<Delivery, DeliveryError>>>,
-    seen: Mutex<Vec<JobId>>,
-}
-
-impl Target for Scripted {
-    fn deliver(&self, job: &Job, _throttle: &Throttle) -> Result<Delivery, DeliveryError> {
-        self.seen.lock().unwrap().push(job.id);
-        self.script
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or(Ok(Delivery::Created))
-    }
-}
-
-struct Rig {
-    _dir: tempfile::TempDir,
-    store: Store,
-    spool: Spool,
-}
-
-fn rig() -> Rig {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("kiosk.sqlite")).unwrap();
-    let key = age::x25519::Identity::generate().to_public().to_string();
-    let spool = Spool::new(dir.path().join("spool"), &[key]).unwrap();
-    Rig {
-        _dir: dir,
-        store,
-        spool,
-    }
-}
-
-/// A completed ticket `n` with its job and two sealed files in the spool.
+/// A completed ticket `n` with its job and two sealed files in the spool, all at `at`.
 fn enqueue(r: &Rig, n: u8, at: i64) -> JobId {
-    let id = TicketId([n; 16]);
-    let t = Ticket {
-        id,
-        student_no: "s".into(),
-        masked_name: "m".into(),
-        school: "u".into(),
-        id_last4: "0000".into(),
-        site: "*".into(),
-        photo_types: vec!["chsi-graduate".into()],
-        shots_allowed: 3,
-        paid: true,
-        issued_at: at - 60,
-        expires_at: at + 86_400,
-        key_id: 1,
-    };
-    r.store.admit_ticket(&t, at).unwrap().unwrap();
-    let session = r.store.begin_session(at).unwrap();
-    let shot = r.store.consume_shot(&id, session, at).unwrap();
-    let rows = [CheckRow {
-        id: "pose".into(),
-        status: "pass".into(),
-        value: None,
-    }];
-    let check = ShotCheck {
-        passed: true,
-        liveness_failed: false,
-        record_json: "{}",
-        per_check: &rows,
-    };
-    r.store.record_check(&id, shot, &check, at).unwrap();
-    let files = r
-        .spool
-        .seal_job_files(&id.to_string(), &[("standardized", b"jpeg"), ("record", b"{}")])
-        .unwrap();
-    let job = NewJob {
-        ticket: id,
-        shot_no: shot,
-        spec_id: "chsi-graduate".into(),
-        files,
-        meta_json: "{}".into(),
-    };
-    r.store.enqueue_and_complete(&job, at).unwrap()
+    support::enqueue_sealed(&r.store, &r.spool, n, at, at, PHOTO_AND_RECORD)
 }
 
 fn job(r: &Rig, id: &JobId) -> Option<Job> {
@@ -142,18 +59,7 @@ fn a_retried_job_is_picked_up_and_delivered_by_the_uploader() {
         .lock()
         .unwrap()
         .push_back(Err(DeliveryError::Permanent("HTTP 409 conflict".into())));
-    let settings = UploadSettings {
-        concurrency: 1,
-        backoff: Backoff {
-            base_secs: 4,
-            max_secs: 60,
-        },
-        retention_secs: 3600,
-        poll: Duration::from_millis(20),
-        sweep_every: Duration::from_millis(20),
-        ..UploadSettings::default()
-    };
-    let uploader = Uploader::new(&r.store, &target, settings, None).unwrap();
+    let uploader = Uploader::new(&r.store, &target, upload_settings(3600), None).unwrap();
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         let h = s.spawn(|| uploader.run(&stop, now));

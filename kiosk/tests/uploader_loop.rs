@@ -2,84 +2,19 @@
 //! success, a transient failure with and without Retry-After, a permanent failure, and the retention
 //! window. No network: the HTTPS target and real faults are in `tests/tests/faults.rs`.
 
-use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use kiosk::outbox::{Backoff, Delivery, DeliveryError, Spool, Target, Throttle, UploadSettings, Uploader};
-use kiosk::store::{CheckRow, Job, JobId, JobState, NewJob, ShotCheck, Store};
-use kiosk::ticket::{Ticket, TicketId};
+use kiosk::outbox::{DeliveryError, Spool, Uploader};
+use kiosk::store::{JobId, JobState, Store};
 
-const T0: i64 = 1_780_000_000;
-/// The virtual clock the uploader reads through `now`.
-static NOW: AtomicI64 = AtomicI64::new(T0);
+mod support;
+use support::{NOW, PHOTO_AND_RECORD, Scripted, T0, now, upload_settings};
 
-fn now() -> i64 {
-    NOW.load(Ordering::SeqCst)
-}
-
-/// Answers from a script, then success; records what it was asked.
-#[derive(Default)]
-struct Scripted {
-    script: Mutex<VecDeque<Result<Delivery, DeliveryError>>>,
-    seen: Mutex<Vec<JobId>>,
-}
-
-impl Target for Scripted {
-    fn deliver(&self, job: &Job, _throttle: &Throttle) -> Result<Delivery, DeliveryError> {
-        self.seen.lock().unwrap().push(job.id);
-        self.script
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or(Ok(Delivery::Created))
-    }
-}
-
+/// A completed ticket `n` (valid from T0) whose job, with two sealed files, is queued at `now()`.
 fn enqueue(store: &Store, spool: &Spool, n: u8) -> JobId {
-    let id = TicketId([n; 16]);
-    let t = Ticket {
-        id,
-        student_no: "s".into(),
-        masked_name: "m".into(),
-        school: "u".into(),
-        id_last4: "0000".into(),
-        site: "*".into(),
-        photo_types: vec!["chsi-graduate".into()],
-        shots_allowed: 3,
-        paid: true,
-        issued_at: T0 - 60,
-        expires_at: T0 + 86_400,
-        key_id: 1,
-    };
-    store.admit_ticket(&t, now()).unwrap().unwrap();
-    let session = store.begin_session(now()).unwrap();
-    let shot = store.consume_shot(&id, session, now()).unwrap();
-    let rows = [CheckRow {
-        id: "pose".into(),
-        status: "pass".into(),
-        value: None,
-    }];
-    let check = ShotCheck {
-        passed: true,
-        liveness_failed: false,
-        record_json: "{}",
-        per_check: &rows,
-    };
-    store.record_check(&id, shot, &check, now()).unwrap();
-    let files = spool
-        .seal_job_files(&id.to_string(), &[("standardized", b"jpeg"), ("record", b"{}")])
-        .unwrap();
-    let job = NewJob {
-        ticket: id,
-        shot_no: shot,
-        spec_id: "chsi-graduate".into(),
-        files,
-        meta_json: "{}".into(),
-    };
-    store.enqueue_and_complete(&job, now()).unwrap()
+    support::enqueue_sealed(store, spool, n, T0, now(), PHOTO_AND_RECORD)
 }
 
 /// Runs the uploader until `done` says so (or 10 s pass), then stops it.
@@ -99,20 +34,6 @@ fn run_until(uploader: &Uploader<'_>, done: impl Fn() -> bool) {
     assert!(done(), "condition not reached");
 }
 
-fn settings(retention_secs: i64) -> UploadSettings {
-    UploadSettings {
-        concurrency: 1,
-        backoff: Backoff {
-            base_secs: 4,
-            max_secs: 60,
-        },
-        retention_secs,
-        poll: Duration::from_millis(20),
-        sweep_every: Duration::from_millis(20),
-        ..UploadSettings::default()
-    }
-}
-
 fn exists(p: &Path) -> bool {
     p.exists()
 }
@@ -120,10 +41,8 @@ fn exists(p: &Path) -> bool {
 /// One test, not several: the virtual clock is process-wide.
 #[test]
 fn outcomes_backoff_and_retention_on_a_virtual_clock() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("kiosk.sqlite")).unwrap();
-    let key = age::x25519::Identity::generate().to_public().to_string();
-    let spool = Spool::new(dir.path().join("spool"), &[key]).unwrap();
+    // `_dir` (not `_`) keeps the temp dir alive to the end of the test.
+    let support::StoreRig { _dir, store, spool } = support::store_rig();
     let a = enqueue(&store, &spool, 1);
     let target = Scripted::default();
     target.script.lock().unwrap().extend([
@@ -133,7 +52,7 @@ fn outcomes_backoff_and_retention_on_a_virtual_clock() {
         }),
         Err(DeliveryError::transient("reset")),
     ]);
-    let uploader = Uploader::new(&store, &target, settings(3600), None).unwrap();
+    let uploader = Uploader::new(&store, &target, upload_settings(3600), None).unwrap();
     let job = |id: &JobId| store.job(id).unwrap().unwrap();
 
     // 429 with Retry-After 30: the job waits at least 30 s, not the 2-4 s backoff.
